@@ -1,0 +1,52 @@
+"""The JAX & Generative AI for Science workshop: the thin core.
+
+Importing ``workshop`` is cheap: it never imports JAX or any module's science code.
+
+* Plugin authors: :class:`ModuleDeclaration` and friends, :data:`hookimpl`.
+* Participants: :func:`check` inside a notebook.
+* Check authors: :mod:`workshop.checking`.
+* Data: :mod:`workshop.data`; hardware presets: :mod:`workshop.hardware`.
+"""
+
+from __future__ import annotations
+
+from ._declaration import (
+    Check,
+    DataEntry,
+    DeclarationError,
+    Demo,
+    HardwareNeeds,
+    Lesson,
+    ModuleDeclaration,
+)
+from ._hookspecs import hookimpl
+from ._lazy import resolve
+from ._run import RunContext
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Check",
+    "DataEntry",
+    "DeclarationError",
+    "Demo",
+    "HardwareNeeds",
+    "Lesson",
+    "ModuleDeclaration",
+    "RunContext",
+    "check",
+    "hookimpl",
+    "resolve",
+]
+
+
+def check(name: str, candidate, **kwargs):
+    """Check an exercise answer: ``check("astro.forward_marginal", forward_marginal)``.
+
+    Prints a short verdict (passed, or what failed with a hint), records it in the
+    participant's progress, and returns a :class:`workshop.progress.CheckResult`.
+    A wrong answer never raises a traceback.
+    """
+    from ._check import run_check
+
+    return run_check(name, candidate, **kwargs)

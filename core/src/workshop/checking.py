@@ -1,0 +1,203 @@
+"""Tools for writing exercise checks.
+
+A check is a function that takes the participant's object (usually a function) and
+returns quietly (optionally a short string saying what was verified) when it is right,
+or raises :class:`CheckFailed` with a concrete, kind message and a hint when it is
+wrong. :func:`call` runs the participant's code so that their exceptions become
+messages, never raw tracebacks; :class:`NotAttempted` marks an untouched stub.
+
+Example::
+
+    from workshop.checking import call, assert_close
+
+    def square(candidate):
+        for x in (0.0, 1.5, -2.0):
+            got = call(candidate, x, what=f"x={x}")
+            assert_close(got, x * x, what=f"square({x})", hint="multiply x by itself")
+        return "checked on 3 inputs"
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+__all__ = ["CheckFailed", "NotAttempted", "call", "assert_close", "assert_shape", "expect", "describe"]
+
+
+class CheckFailed(Exception):
+    """The participant's answer is wrong.
+
+    Arguments:
+        message: what failed, on which input (``"for t=0.5 the std is wrong"``).
+        hint: what to look at next, kindly (``"the std is sqrt(1 - exp(-∫β))"``).
+        expected, got: short descriptions or values shown side by side.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, expected: Any = None, got: Any = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.expected = expected
+        self.got = got
+
+    def render(self) -> str:
+        lines = [self.message]
+        if self.expected is not None or self.got is not None:
+            lines.append(f"  expected: {describe(self.expected)}")
+            lines.append(f"  got:      {describe(self.got)}")
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return "\n".join(lines)
+
+
+class NotAttempted(CheckFailed):
+    """The exercise still looks like its stub (returns ``...``/``None`` or raises NotImplementedError)."""
+
+
+def describe(x: Any, limit: int = 6) -> str:
+    """A short human description of a value: arrays by shape, dtype and a few numbers."""
+    if x is None:
+        return "None"
+    shape = getattr(x, "shape", None)
+    dtype = getattr(x, "dtype", None)
+    if shape is not None and dtype is not None:
+        try:
+            import numpy as np
+
+            arr = np.asarray(x)
+            flat = arr.ravel()[:limit]
+            vals = np.array2string(flat, precision=4, separator=", ")
+            more = ", …" if arr.size > limit else ""
+            return f"array of shape {tuple(shape)}, dtype {dtype}: {vals[:-1]}{more}]" if arr.size else f"empty array of shape {tuple(shape)}"
+        except Exception:
+            return f"array of shape {tuple(shape)}, dtype {dtype}"
+    if isinstance(x, (tuple, list)):
+        inner = ", ".join(describe(v, limit) for v in list(x)[:4])
+        return f"{type(x).__name__} of {len(x)}: ({inner}{', …' if len(x) > 4 else ''})"
+    text = repr(x)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def call(fn: Callable, *args: Any, what: str = "", **kwargs: Any) -> Any:
+    """Call the participant's ``fn``; turn their exceptions into :class:`CheckFailed`.
+
+    Arguments:
+        fn: the participant's function.
+        *args, **kwargs: the input.
+        what: a short description of the input for messages (``"x of shape (5, 2), t=0.3"``).
+
+    Returns:
+        Whatever ``fn`` returned. A stub's ``None``/``...`` raises :class:`NotAttempted`.
+    """
+    if not callable(fn):
+        raise CheckFailed(
+            f"expected a function, got {describe(fn)}",
+            hint="pass the function itself, without calling it: check(\"...\", my_function)",
+        )
+    on = f" with {what}" if what else ""
+    try:
+        result = fn(*args, **kwargs)
+    except NotImplementedError:
+        raise NotAttempted("this exercise has not been attempted yet (it raises NotImplementedError)") from None
+    except CheckFailed:
+        raise
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()
+        first = msg[0] if msg else ""
+        raise CheckFailed(
+            f"calling your function{on} raised {type(exc).__name__}: {first[:300]}",
+            hint=_hint_for_exception(exc),
+        ) from None
+    if result is None or result is Ellipsis:
+        raise NotAttempted(
+            "your function returned " + ("None" if result is None else "...") + ": it still looks like the "
+            "exercise stub. Replace the '...' with your code and return the result."
+        )
+    return result
+
+
+def _hint_for_exception(exc: Exception) -> str:
+    name = type(exc).__name__
+    text = str(exc)
+    if "TracerBoolConversionError" in name or "ConcretizationTypeError" in name or "Tracer" in text and "bool" in text:
+        return ("Python 'if'/'while' on a traced value does not work inside jit/vmap/grad; use "
+                "jnp.where, jax.lax.cond or jax.lax.while_loop instead")
+    if "does not support item assignment" in text or "immutable" in text:
+        return "JAX arrays are immutable: write x = x.at[i].set(v) instead of x[i] = v"
+    if name in {"TypeError"} and "shape" in text:
+        return "check the shapes of your inputs and outputs"
+    if name == "NameError":
+        return "a name is not defined: did you run the cells above this one?"
+    return "read the error above, fix your function and run the check again"
+
+
+def _tree_leaves(x: Any) -> list:
+    try:
+        import jax
+
+        return jax.tree_util.tree_leaves(x)
+    except ImportError:
+        return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def assert_shape(got: Any, shape: tuple, *, what: str, hint: str | None = None) -> None:
+    """Fail unless ``got`` has exactly ``shape``."""
+    gshape = getattr(got, "shape", None)
+    if gshape is None:
+        raise CheckFailed(f"{what}: expected an array of shape {tuple(shape)}", expected=tuple(shape), got=got, hint=hint)
+    if tuple(gshape) != tuple(shape):
+        raise CheckFailed(
+            f"{what}: the shape is {tuple(gshape)}, expected {tuple(shape)}",
+            hint=hint or "check which axis you reduce or broadcast over",
+        )
+
+
+def assert_close(got: Any, expected: Any, *, what: str, hint: str | None = None, rtol: float = 1e-5, atol: float = 1e-6) -> None:
+    """Fail unless ``got`` matches ``expected`` (arrays, scalars or pytrees of them).
+
+    Compares structure, then shapes, then values (``|got - expected| <= atol + rtol |expected|``),
+    and reports the worst element.
+    """
+    import numpy as np
+
+    g_leaves, e_leaves = _tree_leaves(got), _tree_leaves(expected)
+    if len(g_leaves) != len(e_leaves):
+        raise CheckFailed(
+            f"{what}: expected {len(e_leaves)} output value(s), got {len(g_leaves)}",
+            expected=expected, got=got, hint=hint,
+        )
+    for i, (g, e) in enumerate(zip(g_leaves, e_leaves)):
+        label = what if len(e_leaves) == 1 else f"{what} (output {i})"
+        e_arr = np.asarray(e)
+        try:
+            g_arr = np.asarray(g, dtype=np.result_type(e_arr.dtype, np.float32) if e_arr.dtype.kind == "f" else None)
+        except (TypeError, ValueError):
+            raise CheckFailed(f"{label}: expected a number or array, got {describe(g)}", hint=hint) from None
+        if g_arr.shape != e_arr.shape:
+            raise CheckFailed(
+                f"{label}: the shape is {g_arr.shape}, expected {e_arr.shape}",
+                hint=hint or "check which axis you reduce or broadcast over",
+            )
+        if e_arr.dtype.kind in "biu" and g_arr.dtype.kind not in "fc":
+            ok = np.array_equal(g_arr, e_arr)
+            bad = None if ok else np.argwhere(g_arr != e_arr)[0]
+        else:
+            with np.errstate(invalid="ignore"):
+                close = np.isclose(g_arr, e_arr, rtol=rtol, atol=atol, equal_nan=True)
+            ok = bool(close.all())
+            bad = None if ok else np.argwhere(~close)[0]
+        if not ok:
+            idx = tuple(int(j) for j in bad) if bad is not None and len(bad) else ()
+            where = f" at index {idx}" if idx else ""
+            raise CheckFailed(
+                f"{label}: the values differ{where}",
+                expected=e_arr[idx] if idx else e_arr,
+                got=g_arr[idx] if idx else g_arr,
+                hint=hint,
+            )
+
+
+def expect(condition: bool, message: str, *, hint: str | None = None) -> None:
+    """Fail with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise CheckFailed(message, hint=hint)

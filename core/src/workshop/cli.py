@@ -1,0 +1,334 @@
+"""The ``workshop`` command.
+
+Exit codes (also in ``workshop --help``):
+
+* 0: success.
+* 1: the command ran and found a problem (a failed check, a failed validation, a
+  demo that raised, data that could not be fetched).
+* 2: a usage error: unknown module, demo, check or preset, bad option value.
+* 130: interrupted with Ctrl-C (work in progress was saved where the demo supports it).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import click
+
+from ._plugins import UnknownModule, registry, unknown_message
+
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+EPILOG = """\b
+Exit codes: 0 success; 1 the command found a problem (failed check or validation,
+demo error, data error); 2 usage error (unknown module/demo/check/preset, bad value);
+130 interrupted.
+\b
+Environment: WORKSHOP_CACHE (data cache folder), WORKSHOP_OFFLINE=1 (never download),
+WORKSHOP_MIRROR (fetch remote data from a local copy), WORKSHOP_PRESET (default preset).
+"""
+
+
+class UsageProblem(click.UsageError):
+    """A usage error with our exit code (2) and a clear message."""
+
+
+def _get_module(name: str):
+    try:
+        return registry().get(name)
+    except UnknownModule as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="workshop-core", prog_name="workshop")
+def main() -> None:
+    """The JAX & Generative AI for Science workshop.
+
+    \b
+    Start here:
+      workshop list              installed modules and your progress
+      workshop doctor            is this machine ready?
+      workshop run astro         run a module's main demo
+      workshop lessons astro     get the notebooks
+    """
+
+
+def _progress(decl) -> str:
+    if not decl.checks:
+        return "-"
+    try:
+        from .progress import passed_checks
+
+        done = passed_checks(decl.name) & {c.name for c in decl.checks}
+        return f"{len(done)}/{len(decl.checks)}"
+    except Exception:
+        return f"?/{len(decl.checks)}"
+
+
+def _quick_data_state(decl) -> str:
+    """Cached or not, without hashing (hashing is what `fetch` and `doctor` do)."""
+    from .data import ModuleData
+
+    remote = [e for e in decl.datasets if e.remote]
+    if not decl.datasets:
+        return "none"
+    if not remote:
+        return "embedded"
+    md = ModuleData.of(decl)
+    cached = sum(md.path(e.name).is_file() for e in remote)
+    return f"{cached}/{len(remote)} remote cached" + (" + embedded" if len(remote) < len(decl.datasets) else "")
+
+
+@main.command("list", epilog=EPILOG)
+def list_cmd() -> None:
+    """Installed modules: title, minutes, lessons/checks/demos, data, progress."""
+    reg = registry()
+    if not reg.modules and not reg.broken:
+        click.echo("No workshop modules are installed. Install one, e.g.: pip install workshop-intro")
+    if reg.modules:
+        rows = [("module", "title", "min", "lessons", "checks", "demos", "data", "progress")]
+        for d in reg.modules.values():
+            rows.append((d.name, d.title, str(d.minutes), str(len(d.lessons)), str(len(d.checks)),
+                         str(len(d.demos)), _quick_data_state(d), _progress(d)))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        widths[1] = min(widths[1], 60)
+        for i, r in enumerate(rows):
+            cells = [c if len(c) <= widths[j] else c[: widths[j] - 1] + "…" for j, c in enumerate(r)]
+            line = "  ".join(c.ljust(widths[j]) for j, c in enumerate(cells)).rstrip()
+            click.echo(click.style(line, bold=True) if i == 0 else line)
+    for b in reg.broken:
+        click.echo(click.style(f"broken: {b.name}", fg="red", bold=True) + f"  {b.error}\n        from {b.source}")
+    if reg.broken:
+        click.echo("A broken plugin does not affect the others. Reinstall it or see 'workshop doctor'.")
+
+
+@main.command(epilog=EPILOG)
+@click.argument("module")
+def info(module: str) -> None:
+    """Everything MODULE declares: lessons, checks, demos, data, presets, hardware."""
+    d = _get_module(module)
+    click.echo(click.style(f"{d.name}: {d.title}", bold=True))
+    click.echo(f"{d.summary}\n")
+    click.echo(f"package {d.package} ({d.distribution or d.package}), {d.minutes} minutes")
+    click.echo(f"hardware: at least {d.hardware.min_ram_gb:g} GiB RAM; accelerator {d.hardware.accelerator}"
+               + (f"; {d.hardware.note}" if d.hardware.note else ""))
+    click.echo(f"\nLessons ({len(d.lessons)}):")
+    for l in d.lessons:
+        click.echo(f"  {l.id:<24} {l.minutes:>3} min  {l.title}")
+    click.echo(f"\nChecks ({len(d.checks)}):")
+    for c in d.checks:
+        click.echo(f"  {d.name}.{c.name:<30} [{c.lesson}] {c.summary}")
+    default = d.demo().name if d.demos else None
+    click.echo(f"\nDemos ({len(d.demos)}):")
+    for dm in d.demos:
+        mark = " (default)" if dm.name == default else ""
+        click.echo(f"  {dm.name:<14} ~{dm.minutes:g} min  {dm.summary}{mark}")
+    click.echo(f"\nData ({len(d.datasets)}):")
+    for e in d.datasets:
+        where = "embedded" if e.embedded else e.url
+        size = f", {e.size / 1e6:.1f} MB" if e.size else ""
+        click.echo(f"  {e.name} ({where}{size}) sha256 {e.sha256[:16]}…")
+        if e.description:
+            click.echo(f"      {e.description}")
+    if d.presets:
+        click.echo("\nPresets:")
+        for k, v in d.presets.items():
+            click.echo(f"  {k:<5} {v}")
+
+
+@main.command(epilog=EPILOG)
+@click.argument("module")
+@click.argument("demo", required=False)
+@click.option("--preset", help="Size of the run: tiny, cpu, gpu or full (default: detected).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for figures and results (default: ./workshop-out/MODULE-DEMO).")
+@click.option("--budget", default=None, help="Time budget for training, e.g. 5m, 90s, 1h (default: the demo's own).")
+@click.option("--seed", default=0, show_default=True, help="Random seed.")
+def run(module: str, demo: str | None, preset: str | None, out: Path | None, budget: str | None, seed: int) -> None:
+    """Run a DEMO of MODULE (its default demo when DEMO is omitted)."""
+    from . import hardware as hwmod
+    from ._lazy import resolve
+    from ._run import RunContext
+
+    d = _get_module(module)
+    if not d.demos:
+        raise UsageProblem(f"module {module!r} declares no demos")
+    try:
+        dm = d.demo(demo)
+    except KeyError:
+        raise UsageProblem(unknown_message(f"demo of module {module!r} named", demo or "", [x.name for x in d.demos],
+                                           hint=f"'workshop info {module}' lists them")) from None
+    try:
+        seconds = hwmod.parse_duration(budget) if budget else None
+        if preset:
+            hwmod.validate_preset(preset)
+    except (hwmod.BudgetError, hwmod.PresetError) as exc:
+        raise UsageProblem(str(exc)) from None
+    click.echo("Detecting hardware (imports JAX)…")
+    hw = hwmod.detect()
+    chosen, why = hwmod.resolve_preset(preset, hw)
+    click.echo(f"hardware: {hw.describe()}")
+    click.echo(f"preset:   {chosen} ({why}) - {hwmod.PRESETS[chosen]}")
+    out = out or Path("workshop-out") / f"{module}-{dm.name}"
+    click.echo(f"demo:     {module} {dm.name} - {dm.summary}")
+    click.echo(f"output:   {out.resolve()}" + (f"\nbudget:   {seconds:g} s" if seconds else "") + "\n")
+    ctx = RunContext(module=module, demo=dm.name, preset=chosen, out=out, budget=seconds, hardware=hw, seed=seed)
+    try:
+        fn = resolve(dm.ref)
+        result = fn(ctx)
+    except KeyboardInterrupt:
+        click.echo("\nInterrupted. Run the same command again to resume where the demo supports it.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:
+        from .data import DataError
+
+        if isinstance(exc, DataError):
+            click.echo(click.style("data problem: ", fg="red", bold=True) + str(exc), err=True)
+        else:
+            traceback.print_exc()
+            click.echo(click.style(f"\nThe demo {module} {dm.name} failed: {type(exc).__name__}: {exc}", fg="red"), err=True)
+        sys.exit(EXIT_PROBLEM)
+    took = ctx.elapsed()
+    click.echo(click.style(f"\nDone in {took:.1f} s.", fg="green", bold=True) + f" Outputs in {out.resolve()}")
+    if isinstance(result, dict):
+        for k, v in result.items():
+            if isinstance(v, float):
+                v = f"{v:.4g}"
+            click.echo(f"  {k}: {v}")
+
+
+@main.command(epilog=EPILOG)
+@click.argument("module", required=False)
+@click.option("--all", "all_", is_flag=True, help="Fetch the data of every installed module.")
+def fetch(module: str | None, all_: bool) -> None:
+    """Pre-download and verify every data file of MODULE (or --all)."""
+    from .data import DataError, ModuleData
+
+    if not module and not all_:
+        raise UsageProblem("name a module (workshop fetch astro) or use --all")
+    reg = registry()
+    decls = list(reg.modules.values()) if all_ else [_get_module(module)]
+    failed = 0
+    for d in decls:
+        md = ModuleData.of(d)
+        for e in d.datasets:
+            try:
+                path = md.fetch(e.name)
+                click.echo(f"ok       {d.name}/{e.name}  {path}")
+            except DataError as exc:
+                failed += 1
+                click.echo(click.style(f"FAILED   {d.name}/{e.name}", fg="red") + f"  {exc}", err=True)
+    if failed:
+        sys.exit(EXIT_PROBLEM)
+
+
+def _host_reachable(url: str, timeout: float = 3.0) -> tuple[bool, str]:
+    import socket
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    host, port = u.hostname, u.port or (443 if u.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True, f"{host}:{port} reachable"
+    except OSError as exc:
+        return False, f"{host}:{port} unreachable ({exc.__class__.__name__})"
+
+
+@main.command(epilog=EPILOG)
+@click.option("--no-network", is_flag=True, help="Skip the host reachability tests.")
+def doctor(no_network: bool) -> None:
+    """Is this machine ready? Versions, hardware, preset, cache, data, hosts; with advice."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import hardware as hwmod
+    from .data import ModuleData, cache_dir, offline
+
+    problems = 0
+
+    def line(ok: bool, msg: str, advice: str = "") -> None:
+        nonlocal problems
+        problems += not ok
+        mark = click.style("ok  ", fg="green") if ok else click.style("FIX ", fg="red", bold=True)
+        click.echo(f"{mark} {msg}" + (f"\n       -> {advice}" if advice and not ok else ""))
+
+    click.echo(click.style("Python and packages", bold=True))
+    line(sys.version_info >= (3, 11), f"Python {platform.python_version()} ({sys.executable})", "use Python 3.11 or newer")
+    for pkg in ("workshop-core", "jax", "jaxlib", "equinox", "diffrax", "optax"):
+        try:
+            line(True, f"{pkg} {version(pkg)}")
+        except PackageNotFoundError:
+            line(pkg == "workshop-core" or False, f"{pkg} not installed", f"pip install {pkg} (or install a module, which brings it)")
+    click.echo(click.style("\nHardware", bold=True))
+    try:
+        hw = hwmod.detect()
+        line(True, hw.describe())
+        preset, why = hwmod.resolve_preset(None, hw)
+        line(True, f"preset {preset} ({why}): {hwmod.PRESETS[preset]}")
+        if hw.ram_gb is not None:
+            line(hw.ram_gb >= 4, f"{hw.ram_gb:.1f} GiB RAM", "close other programs; the demos need about 4 GiB")
+    except Exception as exc:
+        line(False, f"JAX could not start: {type(exc).__name__}: {exc}", "reinstall JAX: pip install -U jax")
+    click.echo(click.style("\nData", bold=True))
+    root = cache_dir()
+    line(True, f"cache at {root}" + (" (WORKSHOP_CACHE)" if os.environ.get("WORKSHOP_CACHE") else ""))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+        line(True, "cache is writable")
+    except OSError as exc:
+        line(False, f"cache is not writable: {exc}", "set WORKSHOP_CACHE to a writable folder")
+    if offline():
+        line(True, "offline mode is on (WORKSHOP_OFFLINE=1): nothing will be downloaded")
+    reg = registry()
+    hosts: dict[str, str] = {}
+    for d in reg.modules.values():
+        md = ModuleData.of(d)
+        for e in d.datasets:
+            st = md.status(e.name) if e.embedded or (e.size or 0) < 200e6 or md.path(e.name).is_file() else "missing"
+            ok = st in {"embedded", "cached"} or (st == "missing" and e.remote)
+            adv = (f"workshop fetch {d.name}" if st == "missing" else
+                   f"reinstall {d.distribution or d.package}" if e.embedded else f"workshop fetch {d.name} (it is fetched again)")
+            line(ok, f"{d.name}/{e.name}: {st}", adv)
+            if e.url:
+                hosts.setdefault(e.url, d.name)
+        for ok, msg in reg.doctor_reports(d.name):
+            line(ok, f"{d.name}: {msg}")
+    if hosts and not no_network and not offline():
+        click.echo(click.style("\nHosts", bold=True))
+        seen = set()
+        for url in hosts:
+            from urllib.parse import urlparse
+
+            h = urlparse(url).hostname
+            if h in seen:
+                continue
+            seen.add(h)
+            ok, msg = _host_reachable(url)
+            line(ok, msg, "no internet to this host: fetch on another network with 'workshop fetch --all', "
+                          "or ask the instructor for a mirror (WORKSHOP_MIRROR)")
+    for b in reg.broken:
+        line(False, f"plugin {b.name} is broken: {b.error}", f"reinstall the package that provides it ({b.source})")
+    click.echo()
+    if problems:
+        click.echo(click.style(f"{problems} thing(s) to fix (see -> above).", fg="yellow", bold=True))
+    else:
+        click.echo(click.style("All good.", fg="green", bold=True))
+
+
+from . import _cli_learning  # noqa: E402  (lessons, check, new, validate, course)
+
+for _cmd in _cli_learning.COMMANDS:
+    main.add_command(_cmd)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""workshop_wrapup."""
