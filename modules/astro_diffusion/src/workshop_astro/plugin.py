@@ -1,0 +1,97 @@
+"""The declaration of the ``astro`` module: plain data, no JAX.
+
+Two parts share this module and this file:
+
+* the toy part (lessons 01-06): SDEs, score matching, reverse processes, Diffrax sampling
+  and exact likelihoods on 2-D data; lists ``_TOY_*``;
+* the galaxy part (lessons 07+): U-Net score models on galaxy images; lists ``_GALAXY_*``.
+
+Each part edits only its own lists.
+"""
+
+from __future__ import annotations
+
+from workshop import Check, DataEntry, Demo, HardwareNeeds, Lesson, ModuleDeclaration, hookimpl
+
+# --- toy part: lessons 01-06 -------------------------------------------------------------
+
+_TOY_LESSONS: list[Lesson] = [
+    Lesson("01_forward_marginal", "The forward process and its marginal", "lessons/01_forward_marginal.py", minutes=15),
+    Lesson("02_watching_data_diffuse", "Watching data diffuse", "lessons/02_watching_data_diffuse.py", minutes=10),
+    Lesson("03_score_matching", "The score and denoising score matching", "lessons/03_score_matching.py", minutes=20),
+    Lesson("04_reverse_sde_vs_ode", "Reverse SDE vs probability-flow ODE", "lessons/04_reverse_sde_vs_ode.py", minutes=15),
+    Lesson("05_sampling_with_diffrax", "Sampling with Diffrax", "lessons/05_sampling_with_diffrax.py", minutes=15),
+    Lesson("06_likelihood", "Exact likelihood through the probability-flow ODE", "lessons/06_likelihood.py", minutes=15),
+]
+
+_TOY_CHECKS: list[Check] = [
+    Check("vp_marginal", "workshop_astro.checks_toy:vp_marginal", lesson="01_forward_marginal",
+          summary="mean and std of x(t) given x(0) under the VP SDE"),
+    Check("perturb", "workshop_astro.checks_toy:perturb", lesson="01_forward_marginal",
+          summary="draw x(t) from x(0) for a batch of times in one line"),
+    Check("em_step", "workshop_astro.checks_toy:em_step", lesson="02_watching_data_diffuse",
+          summary="one Euler-Maruyama step of the forward SDE"),
+    Check("gaussian_score", "workshop_astro.checks_toy:gaussian_score", lesson="03_score_matching",
+          summary="the score of an isotropic Gaussian"),
+    Check("dsm_loss", "workshop_astro.checks_toy:dsm_loss", lesson="03_score_matching",
+          summary="the denoising score matching loss with sigma^2 weighting"),
+    Check("reverse_sde_drift", "workshop_astro.checks_toy:reverse_sde_drift", lesson="04_reverse_sde_vs_ode",
+          summary="the drift of the reverse-time SDE"),
+    Check("probability_flow_drift", "workshop_astro.checks_toy:probability_flow_drift", lesson="04_reverse_sde_vs_ode",
+          summary="the velocity of the probability-flow ODE"),
+    Check("sliced_wasserstein", "workshop_astro.checks_toy:sliced_wasserstein", lesson="05_sampling_with_diffrax",
+          summary="the sliced Wasserstein distance between two point clouds"),
+    Check("divergence", "workshop_astro.checks_toy:divergence", lesson="06_likelihood",
+          summary="the exact divergence of a vector field with jax.jacfwd"),
+    Check("hutchinson_divergence", "workshop_astro.checks_toy:hutchinson_divergence", lesson="06_likelihood",
+          summary="Hutchinson's unbiased divergence estimate with one JVP"),
+]
+
+_TOY_DEMOS: list[Demo] = [
+    Demo("toy", "workshop_astro.demos_toy:toy",
+         "2-D diffusion end to end: train an MLP score, sample with the reverse SDE and the ODE, metric, NFE, figures",
+         minutes=1),
+]
+
+_TOY_DATASETS: list[DataEntry] = []
+
+# --- galaxy part: lessons 07+ (edited by the galaxy part only) -----------------------------
+
+_GALAXY_LESSONS: list[Lesson] = []
+_GALAXY_CHECKS: list[Check] = []
+_GALAXY_DEMOS: list[Demo] = []
+_GALAXY_DATASETS: list[DataEntry] = []
+_DEFAULT_DEMO: str | None = None  # "galaxies" once the galaxy demo exists
+
+# -------------------------------------------------------------------------------------------
+
+
+@hookimpl
+def workshop_module() -> ModuleDeclaration:
+    return ModuleDeclaration(
+        name="astro",
+        title="Diffusion models for astronomy",
+        summary=(
+            "Continuous-time diffusion models with JAX, Equinox and Diffrax: forward SDEs and "
+            "their marginals, denoising score matching, sampling with the reverse SDE and the "
+            "probability-flow ODE, exact likelihoods; first on 2-D toy data with a known score, "
+            "then on real galaxy images."
+        ),
+        minutes=100,
+        package="workshop_astro",
+        distribution="workshop-astro",
+        path="modules/astro_diffusion",
+        lessons=[*_TOY_LESSONS, *_GALAXY_LESSONS],
+        checks=[*_TOY_CHECKS, *_GALAXY_CHECKS],
+        demos=[*_TOY_DEMOS, *_GALAXY_DEMOS],
+        datasets=[*_TOY_DATASETS, *_GALAXY_DATASETS],
+        default_demo=_DEFAULT_DEMO,
+        presets={
+            "tiny": "seconds: a few hundred toy training steps, small sample counts (tests, CI, notebooks)",
+            "cpu": "a laptop: the toy trains in well under a minute; small galaxy U-Net",
+            "gpu": "one accelerator: longer toy training, larger galaxy U-Net and batches",
+            "full": "a large accelerator: the full-size galaxy runs",
+        },
+        hardware=HardwareNeeds(min_ram_gb=4, accelerator="optional",
+                               note="the toy part runs on any laptop CPU; galaxies benefit from a GPU"),
+    )
