@@ -1,0 +1,62 @@
+"""The declaration of the "protein" module (plain data: no JAX is imported here).
+
+Two halves of the module are declared side by side and combined at the end:
+
+* the language-model half (``_LM_*``): tokens, ESM2 models, masked-LM predictions,
+  mutation-effect scores;
+* the structure half (``_STRUCT_*``): fine-tuning, contact maps and folding, design.
+"""
+
+from workshop import Check, DataEntry, Demo, HardwareNeeds, Lesson, ModuleDeclaration, hookimpl
+
+# --- Language-model half: tokens, models, masked LM, mutation effects -------------------
+_LM_LESSONS: list[Lesson] = []
+_LM_CHECKS: list[Check] = []
+_LM_DEMOS: list[Demo] = [
+    Demo(
+        "tour",
+        "workshop_protein.demos:tour",
+        "masked-LM predictions, a mutation-effect heatmap, a contact map and a short fine-tune",
+        minutes=3,
+    ),
+]
+_LM_DATASETS: list[DataEntry] = []
+
+# --- Structure half: fine-tuning, contacts and folding, design --------------------------
+_STRUCT_LESSONS: list[Lesson] = []
+_STRUCT_CHECKS: list[Check] = []
+_STRUCT_DEMOS: list[Demo] = []
+_STRUCT_DATASETS: list[DataEntry] = []
+
+
+@hookimpl
+def workshop_module():
+    return ModuleDeclaration(
+        name="protein",
+        title="Protein language models with ESM2",
+        summary=(
+            "Attention and the transformer layer; ESM2 in Equinox as a masked language "
+            "model over amino acids; zero-shot mutation effects (wild-type and masked "
+            "marginals); fine-tuning, contact maps and 3-D folding, and sequence design."
+        ),
+        minutes=75,
+        package="workshop_protein",
+        distribution="workshop-protein",
+        path="modules/protein_lm",
+        lessons=[*_LM_LESSONS, *_STRUCT_LESSONS],
+        checks=[*_LM_CHECKS, *_STRUCT_CHECKS],
+        demos=[*_LM_DEMOS, *_STRUCT_DEMOS],
+        datasets=[*_LM_DATASETS, *_STRUCT_DATASETS],
+        default_demo="tour",
+        presets={
+            "tiny": "the embedded small model, short sequences, a few steps (seconds)",
+            "cpu": "the embedded model (or a cached ESM2-8M), one protein end to end (minutes)",
+            "gpu": "pretrained ESM2-35M/150M when cached, longer scans and fine-tuning",
+            "full": "pretrained ESM2-650M when cached, full single-mutant scans of long proteins",
+        },
+        hardware=HardwareNeeds(
+            min_ram_gb=4,
+            accelerator="optional",
+            note="Runs on a laptop CPU with the embedded model; pretrained ESM2 weights are used when cached.",
+        ),
+    )
