@@ -155,7 +155,7 @@ def parse_duration(text: str) -> float:
             raise BudgetError(f"cannot read the duration {text!r}; write e.g. '5m', '90s', '1h30m' or '300' (seconds)")
         value = sum(float(n) * _UNITS[u] for n, u in parts)
     if value <= 0:
-        raise BudgetError(f"the duration {text!r} must be positive")
+        raise BudgetError(f"the duration {text!r} must be positive; write e.g. '5m', '90s' or '1h30m'")
     return value
 
 
