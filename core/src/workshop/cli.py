@@ -264,7 +264,12 @@ def doctor(no_network: bool) -> None:
         try:
             line(True, f"{pkg} {version(pkg)}")
         except PackageNotFoundError:
-            line(pkg == "workshop-core" or False, f"{pkg} not installed", f"pip install {pkg} (or install a module, which brings it)")
+            line(False, f"{pkg} not installed", f"pip install {pkg} (or install a module, which brings it)")
+    for d in registry().modules.values():
+        try:
+            line(True, f"module {d.name}: {d.distribution or d.package} {version(d.distribution or d.package)}")
+        except PackageNotFoundError:
+            line(True, f"module {d.name}: {d.package} (not installed as a distribution)")
     click.echo(click.style("\nHardware", bold=True))
     try:
         hw = hwmod.detect()
