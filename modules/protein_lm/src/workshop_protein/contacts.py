@@ -1,0 +1,327 @@
+"""Contact prediction from ESM2 attention maps (the ESM contact head).
+
+A protein language model trained only on sequences learns which residues touch in 3-D:
+some attention heads attend from residue ``i`` to the residues it contacts. The ESM
+contact head reads this out with a logistic regression on the attention maps:
+
+1. collect the attention weights of every layer and head, ``(layers, heads, T, T)``;
+2. drop the ``<cls>`` and ``<eos>`` rows and columns (and zero the padding);
+3. **symmetrise** each map, ``A + Aᵀ`` (contacts are symmetric, attention is not);
+4. **APC** (average product correction) removes the background each residue has in
+   every map: ``F_ij = A_ij − (Σ_k A_ik)(Σ_k A_kj) / Σ_kl A_kl``;
+5. a logistic regression over the ``layers × heads`` features of each pair gives
+   ``P(contact_ij) = sigmoid(w · F_ij + b)``.
+
+Example::
+
+    maps = attention_maps(model, tokenize("MKTAYIAKQR"))       # (layers, heads, 12, 12)
+    feats = contact_features(maps, tokenize("MKTAYIAKQR"))      # (10, 10, layers*heads)
+    head = ContactHead.init(model)                               # or fit_contact_head / from_esm
+    probs = head(feats)                                          # (10, 10)
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jaxtyping import Array, Bool, Float, Int
+
+from .tokens import CLS, EOS, MASK, PAD
+
+__all__ = [
+    "attention_maps",
+    "symmetrize",
+    "apc",
+    "contact_features",
+    "ContactHead",
+    "fit_contact_head",
+    "predict_contacts",
+    "contacts_from_coords",
+    "contact_precision",
+    "plot_contact_map",
+]
+
+
+# --------------------------------------------------------------------------------------
+# Attention maps of an esm2quinox ESM2
+# --------------------------------------------------------------------------------------
+
+
+def _embed(model, tokens: Int[Array, " T"]) -> Float[Array, "T D"]:
+    # The same input embedding as ESM2 (including its token-dropout rescaling), so that
+    # pretrained weights see what they were trained on.
+    x = jax.vmap(model.embedding)(tokens)
+    not_pad = tokens != PAD
+    if model.token_dropout:
+        is_mask = tokens == MASK
+        x = jnp.where(is_mask[:, None], 0.0, x)
+        observed = is_mask.sum() / not_pad.sum()
+        x = x * (1 - 0.15 * 0.8) / (1 - observed)
+    return jnp.where(not_pad[:, None], x, 0.0)
+
+
+def _layer_with_attention(layer, x: Float[Array, "T D"], is_pad: Bool[Array, " T"]):
+    """One pre-LayerNorm transformer layer of ESM2; returns (output, attention weights)."""
+    attn = layer.attn
+    T = x.shape[0]
+    y = jax.vmap(layer.layer_norm1)(x)
+    q = jax.vmap(attn.query_proj)(y).reshape(T, attn.num_heads, -1)
+    k = jax.vmap(attn.key_proj)(y).reshape(T, attn.num_heads, -1)
+    v = jax.vmap(attn.value_proj)(y).reshape(T, attn.num_heads, -1)
+    # Rotary position embedding on queries and keys, head by head.
+    q = jax.vmap(layer.rotary_embed, in_axes=1, out_axes=1)(q)
+    k = jax.vmap(layer.rotary_embed, in_axes=1, out_axes=1)(k)
+    logits = jnp.einsum("shd,Shd->hsS", q, k) / jnp.sqrt(q.shape[-1])
+    keep = jnp.broadcast_to(~is_pad, (T, T))
+    logits = jnp.where(keep[None], logits, jnp.finfo(logits.dtype).min)
+    weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(x.dtype)
+    out = jnp.einsum("hsS,Shd->shd", weights, v).reshape(T, -1)
+    x = x + jax.vmap(attn.output_proj)(out)
+    y = jax.vmap(layer.layer_norm2)(x)
+    y = jax.vmap(layer.linear2)(jax.nn.gelu(jax.vmap(layer.linear1)(y), approximate=False))
+    return x + y, weights
+
+
+@eqx.filter_jit
+def attention_maps(model, tokens: Int[Array, " T"], *, return_hidden: bool = False):
+    """Attention weights of every layer and head of an ESM2 model for one sequence.
+
+    Arguments:
+        model: an ``esm2quinox.ESM2`` (any size).
+        tokens: ``(T,)`` token ids, ``<cls> residues <eos>`` possibly followed by ``<pad>``.
+        return_hidden: also return the final hidden states ``(T, D)`` (after the last
+            LayerNorm), identical to ``model(tokens).hidden``.
+
+    Returns:
+        ``(layers, heads, T, T)`` attention weights (rows sum to 1 over non-padding keys),
+        or ``(maps, hidden)`` with ``return_hidden=True``.
+    """
+    tokens = jnp.asarray(tokens)
+    is_pad = tokens == PAD
+    x = _embed(model, tokens)
+    dynamic, static = eqx.partition(model.layers, eqx.is_array)
+
+    def step(x, dyn):
+        return _layer_with_attention(eqx.combine(dyn, static), x, is_pad)
+
+    x, maps = jax.lax.scan(step, x, dynamic)
+    if return_hidden:
+        return maps, jax.vmap(model.layer_norm)(x)
+    return maps
+
+
+# --------------------------------------------------------------------------------------
+# Features: symmetrise and APC
+# --------------------------------------------------------------------------------------
+
+
+def symmetrize(a: Float[Array, "... L L"]) -> Float[Array, "... L L"]:
+    """``A + Aᵀ`` over the last two axes."""
+    return a + jnp.swapaxes(a, -1, -2)
+
+
+def apc(a: Float[Array, "... L L"]) -> Float[Array, "... L L"]:
+    """Average product correction: ``A_ij − (row sum_i)(column sum_j) / total``."""
+    row = a.sum(-1, keepdims=True)
+    col = a.sum(-2, keepdims=True)
+    total = a.sum((-1, -2), keepdims=True)
+    return a - row * col / total
+
+
+def contact_features(maps: Float[Array, "layers heads T T"], tokens: Int[Array, " T"]) -> Float[Array, "L L C"]:
+    """The per-pair features of the contact regression, as in ESM.
+
+    Arguments:
+        maps: attention weights from :func:`attention_maps`.
+        tokens: the ``(T,)`` tokens the maps came from.
+
+    Returns:
+        ``(T - 2, T - 2, layers * heads)``: symmetrised, APC-corrected attention of each
+        residue pair, features ordered layer by layer. Rows of ``<eos>``/padding are zero;
+        for an unpadded sequence ``T - 2`` is its number of residues.
+    """
+    tokens = jnp.asarray(tokens)
+    real = (tokens != EOS) & (tokens != PAD) & (tokens != CLS)
+    nl, nh, T, _ = maps.shape
+    a = maps * (real[:, None] & real[None, :])
+    a = a[:, :, 1:-1, 1:-1].reshape(nl * nh, T - 2, T - 2)
+    f = apc(symmetrize(a))
+    return jnp.moveaxis(f, 0, -1)
+
+
+# --------------------------------------------------------------------------------------
+# The logistic regression head
+# --------------------------------------------------------------------------------------
+
+
+class ContactHead(eqx.Module):
+    """``P(contact) = sigmoid(w · features + b)`` over the ``layers × heads`` features.
+
+    Arguments:
+        weight: ``(layers * heads,)``.
+        bias: scalar.
+    """
+
+    weight: Float[Array, " C"]
+    bias: Float[Array, ""]
+
+    @classmethod
+    def init(cls, model) -> "ContactHead":
+        """An untrained head (zero weights) sized for ``model``."""
+        return cls(jnp.zeros(model.num_layers * model.num_heads), jnp.zeros(()))
+
+    @classmethod
+    def from_esm(cls, source) -> "ContactHead":
+        """The official ESM contact regression.
+
+        Arguments:
+            source: a fair-esm ``ESM2`` PyTorch model (its ``contact_head.regression``),
+                or a mapping with the keys ``contact_head.regression.weight`` and
+                ``contact_head.regression.bias`` (a fair-esm state dict, or the
+                ``-contact-regression.pt`` file's dict, whose ``"model"`` entry holds them).
+        """
+        if hasattr(source, "contact_head"):
+            reg = source.contact_head.regression
+            w, b = reg.weight, reg.bias
+        else:
+            state: Mapping = source["model"] if "model" in source and not _has_keys(source) else source
+            if not _has_keys(state):
+                raise KeyError("no 'contact_head.regression.weight'/'.bias' in the given state dict")
+            w, b = state["contact_head.regression.weight"], state["contact_head.regression.bias"]
+        w, b = _to_numpy(w), _to_numpy(b)
+        return cls(jnp.asarray(w.reshape(-1), jnp.float32), jnp.asarray(b.reshape(()), jnp.float32))
+
+    def logits(self, features: Float[Array, "L L C"]) -> Float[Array, "L L"]:
+        return features @ self.weight + self.bias
+
+    def __call__(self, features: Float[Array, "L L C"]) -> Float[Array, "L L"]:
+        return jax.nn.sigmoid(self.logits(features))
+
+
+def _has_keys(d) -> bool:
+    return "contact_head.regression.weight" in d and "contact_head.regression.bias" in d
+
+
+def _to_numpy(t) -> np.ndarray:
+    if hasattr(t, "detach"):
+        t = t.detach().cpu().numpy()
+    return np.asarray(t, dtype=np.float32)
+
+
+def predict_contacts(model, head: ContactHead, tokens: Int[Array, " T"]) -> Float[Array, "L L"]:
+    """Contact probabilities ``(T - 2, T - 2)`` for one tokenised sequence."""
+    return head(contact_features(attention_maps(model, tokens), tokens))
+
+
+def fit_contact_head(
+    features: list[Float[Array, "L L C"]],
+    contacts: list[Bool[Array, "L L"]],
+    *,
+    min_separation: int = 6,
+    l1: float = 1e-3,
+    steps: int = 500,
+    learning_rate: float = 0.05,
+) -> ContactHead:
+    """Fit the logistic regression on known structures (what ESM did with L1-regularised
+    logistic regression on 20 structures).
+
+    Arguments:
+        features: per protein, :func:`contact_features` cut to its ``L`` residues.
+        contacts: per protein, the true ``(L, L)`` contact map.
+        min_separation: only pairs with ``|i - j| >= min_separation`` are used.
+        l1: L1 penalty on the weights (keeps few heads, as ESM's fit).
+        steps, learning_rate: Adam on the full batch.
+
+    Returns:
+        The fitted :class:`ContactHead`.
+    """
+    xs, ys = [], []
+    for f, c in zip(features, contacts):
+        L = c.shape[0]
+        i, j = np.triu_indices(L, k=min_separation)
+        xs.append(np.asarray(f)[i, j])
+        ys.append(np.asarray(c)[i, j].astype(np.float32))
+    x, y = jnp.asarray(np.concatenate(xs)), jnp.asarray(np.concatenate(ys))
+    # Standardise for the optimiser, then fold the scaling back into the weights.
+    mu, sd = x.mean(0), x.std(0) + 1e-6
+    z = (x - mu) / sd
+    params = (jnp.zeros(x.shape[1]), jnp.asarray(jnp.log(y.mean() / (1 - y.mean() + 1e-6) + 1e-6)))
+    opt = optax.adam(learning_rate)
+
+    def loss(p):
+        w, b = p
+        return optax.sigmoid_binary_cross_entropy(z @ w + b, y).mean() + l1 * jnp.abs(w).sum()
+
+    @jax.jit
+    def run(params):
+        def step(carry, _):
+            p, s = carry
+            g = jax.grad(loss)(p)
+            u, s = opt.update(g, s, p)
+            return (optax.apply_updates(p, u), s), None
+
+        (p, _), _ = jax.lax.scan(step, (params, opt.init(params)), None, length=steps)
+        return p
+
+    w, b = run(params)
+    return ContactHead(w / sd, b - (w / sd) @ mu)
+
+
+# --------------------------------------------------------------------------------------
+# Truth and metrics
+# --------------------------------------------------------------------------------------
+
+
+def contacts_from_coords(coords: Float[Array, "L 3"], threshold: float = 8.0) -> np.ndarray:
+    """Boolean ``(L, L)`` contact map: pairs closer than ``threshold`` Å (diagonal False)."""
+    c = np.asarray(coords, np.float64)
+    d = np.linalg.norm(c[:, None] - c[None, :], axis=-1)
+    out = d < threshold
+    np.fill_diagonal(out, False)
+    return out
+
+
+def contact_precision(probs, true_contacts, *, min_separation: int = 6, top: int | None = None) -> float:
+    """Precision of the ``top`` most probable pairs with ``|i - j| >= min_separation``
+    (default ``top = L // 5``: "top-L/5 precision", the usual ESM figure)."""
+    p, t = np.asarray(probs), np.asarray(true_contacts, bool)
+    L = t.shape[0]
+    i, j = np.triu_indices(L, k=min_separation)
+    if len(i) == 0:
+        raise ValueError(f"no pairs with separation >= {min_separation} in a protein of {L} residues")
+    top = max(1, L // 5) if top is None else top
+    order = np.argsort(-p[i, j], kind="stable")[:top]
+    return float(t[i[order], j[order]].mean())
+
+
+def plot_contact_map(probs, true_contacts=None, *, title: str = "", path=None):
+    """Predicted contact probabilities (upper triangle) beside the true contacts (lower).
+
+    Returns the matplotlib figure; saves it to ``path`` when given.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    p = np.asarray(probs, np.float64)
+    L = p.shape[0]
+    fig, ax = plt.subplots(figsize=(4.2, 4))
+    img = np.triu(p, 1)
+    if true_contacts is not None:
+        img = img + np.tril(np.asarray(true_contacts, float), -1)
+    im = ax.imshow(img, cmap="Blues", vmin=0, vmax=1, origin="upper")
+    fig.colorbar(im, ax=ax, fraction=0.046, label="P(contact) above / true contact below")
+    ax.set_xlabel("residue j")
+    ax.set_ylabel("residue i")
+    ax.set_title(title or f"contact map ({L} residues)")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return fig
