@@ -2,4 +2,354 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
 COMMANDS: list = []
+
+
+def _cli():
+    from . import cli
+
+    return cli
+
+
+def _module(name: str):
+    return _cli()._get_module(name)
+
+
+def _marks() -> dict[str, str]:
+    from ._check import _symbols
+
+    ok, bad, todo = _symbols()
+    return {"passed": click.style(ok, fg="green", bold=True), "failed": click.style(bad, fg="red", bold=True),
+            "not_attempted": click.style("·" if todo == "…" else "-", fg="yellow")}
+
+
+# --------------------------------------------------------------------------- lessons
+
+
+@click.command()
+@click.argument("module")
+@click.option("--to", "dest", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the notebooks (default: ./workshop-notebooks/MODULE).")
+@click.option("--solutions", is_flag=True, help="Also write the solution notebooks (<lesson>_solution.ipynb).")
+@click.option("--force", is_flag=True, help="Overwrite notebooks you have edited (your changes are lost).")
+def lessons(module: str, dest: Path | None, solutions: bool, force: bool) -> None:
+    """Write MODULE's lesson notebooks into a folder and say how to open them.
+
+    A notebook you have already edited is kept unless --force is given.
+    """
+    from .lessons import LessonError, colab_url, write_lessons
+
+    decl = _module(module)
+    if not decl.lessons:
+        click.echo(f"Module {module!r} has no lessons.")
+        return
+    dest = dest or Path("workshop-notebooks") / module
+    try:
+        results = write_lessons(decl, dest, solutions=solutions, force=force)
+    except LessonError as exc:
+        click.echo(click.style("cannot build the lessons: ", fg="red", bold=True) + str(exc), err=True)
+        sys.exit(_cli().EXIT_PROBLEM)
+    where = dest.resolve()
+    click.echo(click.style(f"{decl.title}: notebooks in {where}", bold=True))
+    for r in results:
+        note = {"written": "", "unchanged": "", "kept": "  (differs from the lesson: kept your version; --force overwrites it)"}[r.action]
+        style = {"written": "green", "unchanged": None, "kept": "yellow"}[r.action]
+        click.echo(f"  {click.style(f'{r.action:<9}', fg=style)} {r.path.name:<32} {r.lesson.title}{note}")
+    click.echo("\nOpen them with:")
+    click.echo(f"  Jupyter:  jupyter lab {where}")
+    click.echo(f"  VS Code:  code {where}   (choose this Python environment as the notebook kernel)")
+    links = [(l.id, colab_url(decl, l)) for l in decl.lessons]
+    if any(u for _, u in links):
+        click.echo("  Colab:")
+        for lid, url in links:
+            if url:
+                click.echo(f"    {lid}: {url}")
+    click.echo(f"\nCheck your answers in the notebook with check(...); see your progress with 'workshop check {module}'.")
+
+
+COMMANDS.append(lessons)
+
+
+# --------------------------------------------------------------------------- check
+
+
+def _progress_list(decl) -> None:
+    from .progress import module_progress, progress_path
+
+    prog = module_progress(decl.name)
+    marks = _marks()
+    done = sum(prog.get(c.name, {}).get("status") == "passed" for c in decl.checks)
+    click.echo(click.style(f"{decl.name}: {decl.title}  {done}/{len(decl.checks)} checks passed", bold=True))
+    width = max((len(c.name) for c in decl.checks), default=10)
+    next_up = None
+    for c in decl.checks:
+        entry = prog.get(c.name, {})
+        status = entry.get("status", "not_attempted")
+        tries = entry.get("attempts", 0)
+        text = status.replace("_", " ") + (f" ({tries} tries)" if tries > 1 and status != "passed" else "")
+        click.echo(f"  {marks[status]} {c.name:<{width}}  {text:<22} [{c.lesson or '-'}] {c.summary}")
+        if status != "passed" and next_up is None:
+            next_up = c
+    if not decl.checks:
+        click.echo("  (this module declares no checks)")
+    elif next_up is None:
+        click.echo(click.style("All done. Well played!", fg="green", bold=True))
+    else:
+        click.echo(f"Next: {decl.name}.{next_up.name}" + (f" in lesson {next_up.lesson}" if next_up.lesson else "")
+                   + f"  (notebooks: 'workshop lessons {decl.name}')")
+    click.echo(click.style(f"progress file: {progress_path()}", dim=True))
+
+
+def _one_check(decl, short: str) -> None:
+    from ._plugins import unknown_message
+    from .progress import module_progress
+
+    found = [c for c in decl.checks if c.name == short]
+    if not found:
+        raise _cli().UsageProblem(unknown_message("check", f"{decl.name}.{short}",
+                                                  [f"{decl.name}.{c.name}" for c in decl.checks],
+                                                  hint=f"'workshop info {decl.name}' lists them"))
+    c = found[0]
+    entry = module_progress(decl.name).get(c.name, {})
+    status = entry.get("status", "not_attempted")
+    lesson = next((l for l in decl.lessons if l.id == c.lesson), None)
+    click.echo(click.style(f"{decl.name}.{c.name}", bold=True) + f": {c.summary}")
+    if lesson:
+        click.echo(f"  lesson:  {lesson.id} - {lesson.title}")
+    click.echo(f"  status:  {_marks()[status]} {status.replace('_', ' ')}"
+               + (f" after {entry['attempts']} tries, last {entry.get('updated', '?')}" if entry.get("attempts") else ""))
+    if entry.get("message") and status != "passed":
+        click.echo("  last message: " + entry["message"].replace("\n", "\n  "))
+    click.echo(f"  in a notebook: check(\"{decl.name}.{c.name}\", your_function)")
+
+
+def _lessons_of_notebook(decl, nb) -> tuple[list[str], list[str]]:
+    """(lesson ids, check short names) the notebook is about."""
+    from .lessons import CHECK_CALL
+
+    meta = nb.metadata.get("workshop", {}) if hasattr(nb, "metadata") else {}
+    called = [m["name"].split(".")[1] for cell in nb.cells if cell.cell_type == "code"
+              for m in CHECK_CALL.finditer(cell.source) if m["name"].split(".")[0] == decl.name]
+    lesson_ids = {c.lesson for c in decl.checks if c.name in called and c.lesson}
+    if meta.get("module") == decl.name and meta.get("lesson"):
+        lesson_ids.add(meta["lesson"])
+    if lesson_ids:
+        checks = [c.name for c in decl.checks if c.lesson in lesson_ids or c.name in called]
+    else:
+        checks = [c.name for c in decl.checks]
+    return sorted(lesson_ids), checks
+
+
+def _check_notebook(decl, path: Path, timeout: int) -> int:
+    import nbformat
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    from .lessons import cell_error, execute
+
+    if not path.is_file():
+        raise _cli().UsageProblem(f"no notebook at {path}")
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as exc:
+        click.echo(click.style("cannot read the notebook: ", fg="red") + f"{path}: {exc}", err=True)
+        return _cli().EXIT_PROBLEM
+    lesson_ids, checks = _lessons_of_notebook(decl, nb)
+    click.echo(f"Running {path.name} from top to bottom (preset {os.environ.get('WORKSHOP_PRESET') or 'tiny'})…")
+    with tempfile.TemporaryDirectory(prefix="workshop-check-") as tmp:
+        report = Path(tmp) / "checks.jsonl"
+        env = {"WORKSHOP_CHECK_REPORT": str(report), "WORKSHOP_PRESET": os.environ.get("WORKSHOP_PRESET") or "tiny",
+               "MPLBACKEND": "Agg"}
+        stopped = ""
+        try:
+            execute(nb, cwd=path.resolve().parent, env=env, timeout=timeout)
+        except CellTimeoutError:
+            stopped = f"a cell ran longer than {timeout} s; the cells after it did not run"
+        except DeadKernelError:
+            stopped = "the Python kernel died (out of memory?); the cells after it did not run"
+        results = [json.loads(l) for l in report.read_text().splitlines()] if report.exists() else []
+    latest = {r["check"]: r for r in results}
+    marks = _marks()
+    title = f"{decl.name}: {path.name}" + (f" (lesson {', '.join(lesson_ids)})" if lesson_ids else "")
+    click.echo(click.style(title, bold=True))
+    failed = passed = 0
+    width = max((len(c) for c in checks), default=10)
+    for short in checks:
+        r = latest.get(f"{decl.name}.{short}")
+        status = r["status"] if r else "not_attempted"
+        passed += status == "passed"
+        failed += status == "failed"
+        line = f"  {marks[status]} {short:<{width}}  {status.replace('_', ' ')}"
+        if r and status != "passed":
+            first = r["message"].splitlines()[0] if r["message"] else ""
+            line += f": {first}"
+        elif not r:
+            line += " (its check() cell did not run)" if any(short in c.source for c in nb.cells) else ""
+        click.echo(line)
+        if r and r.get("hint") and status != "passed":
+            click.echo(f"      hint: {r['hint']}")
+    for k, cell in enumerate(nb.cells):
+        err = cell_error(cell) if cell.cell_type == "code" else None
+        if err and "check(" not in cell.source:
+            click.echo(click.style(f"  note: cell {k + 1} raised {err[0]}: {err[1][:160]}", fg="yellow"))
+    if stopped:
+        click.echo(click.style(f"  note: {stopped}", fg="yellow"))
+    click.echo(f"{passed}/{len(checks)} passed" + (f", {failed} failed" if failed else ""))
+    return _cli().EXIT_PROBLEM if failed else _cli().EXIT_OK
+
+
+@click.command("check")
+@click.argument("target")
+@click.argument("notebook", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--timeout", default=600, show_default=True, help="Seconds allowed per notebook cell.")
+@click.option("--reset", is_flag=True, help="Forget your recorded progress in MODULE.")
+def check_cmd(target: str, notebook: Path | None, timeout: int, reset: bool) -> None:
+    """Your progress in a module, or run a notebook and check every exercise in it.
+
+    \b
+      workshop check astro                           progress list of module astro
+      workshop check astro.forward_marginal          one check: what it asks, your status
+      workshop check astro 01_forward.ipynb          run the notebook, report each exercise
+    """
+    module, _, short = target.partition(".")
+    decl = _module(module)
+    if reset:
+        from .progress import reset as reset_progress
+
+        reset_progress(decl.name)
+        click.echo(f"Progress in {decl.name} forgotten.")
+        return
+    if short:
+        if notebook is not None:
+            raise _cli().UsageProblem("give either MODULE.CHECK or MODULE NOTEBOOK, not both")
+        _one_check(decl, short)
+    elif notebook is not None:
+        sys.exit(_check_notebook(decl, notebook, timeout))
+    else:
+        _progress_list(decl)
+
+
+COMMANDS.append(check_cmd)
+
+
+# --------------------------------------------------------------------------- validate
+
+
+@click.command()
+@click.argument("modules", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Validate every installed module.")
+@click.option("--no-execute", is_flag=True, help="Only the static checks: do not execute notebooks.")
+@click.option("--timeout", default=300, show_default=True, help="Seconds allowed per notebook cell.")
+@click.option("--preset", default="tiny", show_default=True, help="Preset the notebooks execute under.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only problems and the verdict.")
+def validate(modules: tuple[str, ...], all_: bool, no_execute: bool, timeout: int, preset: str, quiet: bool) -> None:
+    """Prove MODULE is sound: lessons build, solutions pass every check, stubs fail them.
+
+    Also checks data hashes, that demos and checks import, and that the committed
+    notebooks are fresh. Exit code 1 names every problem.
+    """
+    from . import hardware
+    from ._plugins import registry
+    from ._validate import validate_module
+
+    try:
+        hardware.validate_preset(preset)
+    except hardware.PresetError as exc:
+        raise _cli().UsageProblem(str(exc)) from None
+    if not modules and not all_:
+        raise _cli().UsageProblem("name a module (workshop validate astro) or use --all")
+    reg = registry()
+    decls = list(reg.modules.values()) if all_ else [_module(m) for m in modules]
+    marks = _marks()
+    sym = {"ok": marks["passed"], "fail": marks["failed"], "warn": click.style("!", fg="yellow", bold=True)}
+
+    def echo(level: str, message: str) -> None:
+        if level != "ok" or not quiet:
+            click.echo(f"  {sym[level]} {message}")
+
+    bad: list[str] = []
+    for decl in decls:
+        click.echo(click.style(f"Validating {decl.name} ({decl.package})", bold=True))
+        rep = validate_module(decl, execute=not no_execute, timeout=timeout, preset=preset, echo=echo)
+        if rep.ok:
+            click.echo(click.style(f"{decl.name}: valid", fg="green", bold=True))
+        else:
+            bad.append(decl.name)
+            click.echo(click.style(f"{decl.name}: {len(rep.failures)} problem(s)", fg="red", bold=True))
+            for f in rep.failures:
+                click.echo(f"  - {f}")
+    if all_ and reg.broken:
+        for b in reg.broken:
+            bad.append(b.name)
+            click.echo(click.style(f"{b.name}: broken plugin: {b.error}", fg="red", bold=True))
+    if bad:
+        sys.exit(_cli().EXIT_PROBLEM)
+
+
+COMMANDS.append(validate)
+
+
+# --------------------------------------------------------------------------- new
+
+
+@click.command()
+@click.argument("name")
+@click.option("--to", "dest", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of the new module (default: ./modules/NAME).")
+@click.option("--title", default=None, help="The module's title.")
+def new(name: str, dest: Path | None, title: str | None) -> None:
+    """Scaffold a new module NAME: plugin, lesson with an exercise and its check, demo, tests."""
+    from ._scaffold import ScaffoldError, scaffold
+
+    try:
+        folder = scaffold(name, dest, title=title)
+    except ScaffoldError as exc:
+        raise _cli().UsageProblem(str(exc)) from None
+    click.echo(click.style(f"Created module {name!r} in {folder}", fg="green", bold=True))
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            click.echo(f"  {p.relative_to(folder)}")
+    click.echo("\nNext:")
+    click.echo(f"  pip install -e {folder}          (or: uv pip install -e {folder})")
+    click.echo(f"  workshop list                    ({name} shows up)")
+    click.echo(f"  workshop validate {name}         (proves the lesson, check and demo work)")
+    click.echo(f"  python -m pytest {folder / 'tests'}")
+
+
+COMMANDS.append(new)
+
+
+# --------------------------------------------------------------------------- course
+
+
+@click.group()
+def course() -> None:
+    """Course manifests: modules in order, with minutes and breaks."""
+
+
+@course.command("show")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--start", default=None, help="Start time HH:MM (default: the manifest's, else 09:00).")
+def course_show(file: Path, start: str | None) -> None:
+    """Print the agenda of the course FILE with times, lessons and what is installed."""
+    from ._course import CourseError, load_course, render_agenda
+
+    try:
+        c = load_course(file)
+        lines, missing = render_agenda(c, start=start)
+    except CourseError as exc:
+        raise _cli().UsageProblem(str(exc)) from None
+    for line in lines:
+        click.echo(line)
+    if missing:
+        click.echo(click.style(f"\nNot installed: {', '.join(missing)}", fg="yellow"))
+
+
+COMMANDS.append(course)
