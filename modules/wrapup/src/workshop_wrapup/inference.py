@@ -1,0 +1,101 @@
+"""The posterior over Sérsic parameters with NumPyro's NUTS sampler.
+
+The least-squares fit (:mod:`workshop_wrapup.fit`) gives one best answer; the posterior
+says how sure we may be of each number and how they trade off (a larger radius with a
+fainter ``I_e`` fits almost as well: the two are correlated). The likelihood is the same
+Gaussian pixel noise the fit assumes; priors are broad and physical.
+
+Example::
+
+    >>> import jax
+    >>> from workshop_wrapup.sersic import make_galaxy
+    >>> galaxy = make_galaxy(jax.random.key(0))
+    >>> post = sample_posterior(jax.random.key(1), galaxy.image, galaxy.psf, galaxy.noise_sigma,
+    ...                         num_warmup=100, num_samples=100)
+    >>> post.samples["n"].shape
+    (100,)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from jaxtyping import Array, Float
+from numpyro.infer import MCMC, NUTS, init_to_value
+
+from .sersic import PARAM_NAMES, SersicParams, observed_model
+
+
+def sersic_model(image: Float[Array, "h w"] | None, psf: Float[Array, "h w"], noise_sigma: float) -> None:
+    """The generative model: priors on the seven parameters, Gaussian noise on every pixel.
+
+    Arguments:
+        image: the observed image (``None`` to sample fake images from the prior).
+        psf: the PSF, wrapped at pixel ``(0, 0)``.
+        noise_sigma: the per-pixel noise standard deviation.
+    """
+    h, w = psf.shape
+    params = SersicParams(
+        amplitude=numpyro.sample("amplitude", dist.LogNormal(0.0, 2.0)),
+        r_eff=numpyro.sample("r_eff", dist.LogUniform(0.5, float(max(h, w)))),
+        n=numpyro.sample("n", dist.Uniform(0.3, 8.0)),
+        ellipticity=numpyro.sample("ellipticity", dist.Uniform(0.0, 0.9)),
+        angle=numpyro.sample("angle", dist.Uniform(0.0, jnp.pi)),
+        x0=numpyro.sample("x0", dist.Normal((w - 1) / 2, w / 4)),
+        y0=numpyro.sample("y0", dist.Normal((h - 1) / 2, h / 4)),
+    )
+    numpyro.sample("image", dist.Normal(observed_model(params, psf), noise_sigma).to_event(2), obs=image)
+
+
+class Posterior(NamedTuple):
+    """Posterior samples and their summaries.
+
+    Arguments:
+        samples: parameter name -> array of samples.
+        mean, std: parameter name -> posterior mean and standard deviation.
+        divergences: number of divergent NUTS transitions (should be 0 or close).
+    """
+
+    samples: dict[str, np.ndarray]
+    mean: dict[str, float]
+    std: dict[str, float]
+    divergences: int
+
+    def interval(self, name: str, level: float = 0.95) -> tuple[float, float]:
+        """The central credible interval of ``name`` holding ``level`` of the posterior mass."""
+        lo, hi = np.quantile(self.samples[name], [(1 - level) / 2, (1 + level) / 2])
+        return float(lo), float(hi)
+
+
+def sample_posterior(key: jax.Array, image: Float[Array, "h w"], psf: Float[Array, "h w"], noise_sigma: float, *,
+                     start: SersicParams | None = None, num_warmup: int = 300, num_samples: int = 300,
+                     num_chains: int = 1) -> Posterior:
+    """Run NUTS on :func:`sersic_model` for one image.
+
+    Arguments:
+        key: a JAX PRNG key.
+        image, psf, noise_sigma: the observation (see :class:`workshop_wrapup.sersic.Galaxy`).
+        start: where the chains start (a least-squares fit is a good choice; default: the prior median).
+        num_warmup, num_samples, num_chains: NUTS settings.
+
+    Returns:
+        A :class:`Posterior`.
+    """
+    init = init_to_value(values={k: jnp.asarray(v) for k, v in zip(PARAM_NAMES, start)}) if start is not None else None
+    kernel = NUTS(sersic_model, init_strategy=init) if init is not None else NUTS(sersic_model)
+    mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
+                chain_method="sequential", progress_bar=False)
+    mcmc.run(key, image, psf, noise_sigma, extra_fields=("diverging",))
+    samples = {k: np.asarray(v) for k, v in mcmc.get_samples().items()}
+    divergences = int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum())
+    return Posterior(
+        samples=samples,
+        mean={k: float(np.mean(v)) for k, v in samples.items()},
+        std={k: float(np.std(v)) for k, v in samples.items()},
+        divergences=divergences,
+    )
