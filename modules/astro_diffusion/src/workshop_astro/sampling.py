@@ -126,7 +126,8 @@ def reverse_sde_sample(
     terms = diffrax.MultiTerm(diffrax.ODETerm(drift), diffrax.ControlTerm(noise, brownian))
     saveat = diffrax.SaveAt(t1=True) if save_ts is None else diffrax.SaveAt(t1=True, ts=T - jnp.asarray(save_ts))
     sol = diffrax.diffeqsolve(
-        terms, solver, t0=0.0, t1=s1, dt0=s1 / n_steps, y0=y0, saveat=saveat, max_steps=n_steps + 1
+        terms, solver, t0=0.0, t1=s1, dt0=s1 / n_steps, y0=y0, saveat=saveat, max_steps=n_steps + 1,
+        adjoint=diffrax.ForwardMode(),  # UnsafeBrownianPath: no reverse-mode through the solve
     )
     samples = sol.ys[-1].reshape(shape)
     nfe = jnp.asarray(sol.stats["num_steps"]) * _evals_per_step(solver)
