@@ -126,7 +126,8 @@ def _first_line(source: str) -> str:
 
 
 def _validate_lesson(decl: ModuleDeclaration, lesson, report: Report, *, execute: bool, timeout: int,
-                     preset: str, called: set[str]) -> None:
+                     preset: str, called: set[str]) -> bool:
+    """Validate one lesson; ``False`` when it does not even build."""
     from . import lessons as L
 
     where = f"lesson {lesson.id}"
@@ -134,7 +135,7 @@ def _validate_lesson(decl: ModuleDeclaration, lesson, report: Report, *, execute
         built = L.build(decl, lesson)
     except L.LessonError as exc:
         report.add("fail", f"{where}: {exc}")
-        return
+        return False
     declared = {f"{decl.name}.{c.name}": c for c in decl.checks}
     broken = False
     for i, cell in enumerate(built.cells, start=1):
@@ -166,9 +167,9 @@ def _validate_lesson(decl: ModuleDeclaration, lesson, report: Report, *, execute
     report.add("ok" if not broken else "fail",
                f"{where}: builds ({len(built.cells)} cells, {n_ex} exercise{'s' * (n_ex != 1)}, "
                f"{len(built.check_names)} check{'s' * (len(built.check_names) != 1)})")
-    if broken or not execute:
-        return
-    _execute_lesson(decl, built, report, timeout=timeout, preset=preset)
+    if not broken and execute:
+        _execute_lesson(decl, built, report, timeout=timeout, preset=preset)
+    return True
 
 
 def _execute_lesson(decl: ModuleDeclaration, built, report: Report, *, timeout: int, preset: str) -> None:
@@ -254,7 +255,7 @@ def _check_committed(decl: ModuleDeclaration, report: Report) -> None:
         try:
             fresh = L.notebook_text(L.build(decl, lesson).exercise)
         except L.LessonError:
-            continue  # reported with the lesson
+            return  # reported with the lesson; freshness means nothing until it builds
         if not path.is_file() or path.read_text(encoding="utf-8") != fresh:
             stale.append(path.name + ("" if path.is_file() else " (missing)"))
     if stale:
@@ -280,9 +281,12 @@ def validate_module(decl: ModuleDeclaration, *, execute: bool = True, timeout: i
     _check_data(decl, report)
     _check_refs(decl, report)
     called: set[str] = set()
-    for lesson in decl.lessons:
-        _validate_lesson(decl, lesson, report, execute=execute, timeout=timeout, preset=preset, called=called)
+    unbuilt = {lesson.id for lesson in decl.lessons
+               if not _validate_lesson(decl, lesson, report, execute=execute, timeout=timeout, preset=preset,
+                                       called=called)}
     for c in decl.checks:
+        if c.lesson in unbuilt:
+            continue  # its lesson did not build: already reported
         if f"{decl.name}.{c.name}" not in called:
             report.add("fail", f"check {decl.name}.{c.name} is not called by any lesson"
                                + (f" (plugin.py assigns it to {c.lesson!r})" if c.lesson else ""))
