@@ -65,6 +65,8 @@ def describe(x: Any, limit: int = 6) -> str:
             import numpy as np
 
             arr = np.asarray(x)
+            if arr.ndim == 0:  # a scalar reads best as a number
+                return repr(arr.item())
             flat = arr.ravel()[:limit]
             vals = np.array2string(flat, precision=4, separator=", ")
             more = ", …" if arr.size > limit else ""

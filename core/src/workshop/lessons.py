@@ -56,6 +56,7 @@ __all__ = [
 
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)#\s*BEGIN SOLUTION\b(?P<rest>.*)$")
 END = re.compile(r"^(?P<indent>[ \t]*)#\s*END SOLUTION\b(?P<rest>.*)$")
+_MARKER_ANYWHERE = re.compile(r"^[ \t]*(#\s*)?(BEGIN|END) SOLUTION\b", re.MULTILINE)
 #: ``check("module.name", ...)`` calls in a cell (also ``workshop.check(...)``).
 CHECK_CALL = re.compile(r"\bcheck\(\s*(['\"])(?P<name>[A-Za-z_]\w*\.[A-Za-z_]\w*)\1")
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
@@ -217,7 +218,7 @@ def _parse(text: str, where: str) -> list[LessonCell]:
             checks = tuple(m["name"] for m in CHECK_CALL.finditer(sol))
             cells.append(LessonCell("code", sol, exe, todos, checks, tags))
         else:
-            if BEGIN.search(src) or any(BEGIN.match(l) or END.match(l) for l in src.split("\n")):
+            if _MARKER_ANYWHERE.search(src):
                 raise LessonError(f"{here}: solution markers belong in code cells, not in {c.cell_type} cells")
             cells.append(LessonCell(c.cell_type, src, src, (), (), tags))
     return cells
