@@ -1,0 +1,172 @@
+"""Data-parallel training: the same training step on one device or on many.
+
+Data parallelism keeps a full copy of the model on every device and splits the batch.
+Each device computes the loss gradient on its part; averaging the gradients needs one
+all-reduce, which the compiler inserts by itself because the loss is a mean over a
+batch that is sharded. The training step below is ordinary single-device code: only
+*where the inputs live* changes (:func:`place_for_data_parallel`).
+
+The task is the one a diffusion model trains on: add Gaussian noise of a random level
+``σ`` to a galaxy image and predict that noise. :class:`TinyDenoiser` is a small
+convolutional net; any Equinox model called as ``model(image, sigma)`` on one
+``(C, H, W)`` image trains the same way, the astro module's U-Net included
+(:func:`astro_unet`).
+
+Example::
+
+    >>> import jax, optax
+    >>> model = TinyDenoiser(channels=1, width=8, key=jax.random.key(0))
+    >>> images = galaxy_batch(jax.random.key(1), 8, size=16)
+    >>> step = make_train_step(optax.adam(1e-3))
+    >>> opt_state = optax.adam(1e-3).init(eqx.filter(model, eqx.is_inexact_array))
+    >>> model, opt_state, loss = step(model, opt_state, images, jax.random.key(2))
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from .sersic import SersicParams, sersic_image
+from .sharding import data_mesh, replicate, shard_rows
+
+
+class TinyDenoiser(eqx.Module):
+    """Three 3×3 convolutions that predict the noise in an image, given the noise level.
+
+    Arguments:
+        channels: image channels.
+        width: hidden feature channels.
+        key: PRNG key for the weights.
+    """
+
+    layers: tuple[eqx.nn.Conv2d, ...]
+
+    def __init__(self, channels: int = 1, width: int = 16, *, key: PRNGKeyArray):
+        k1, k2, k3 = jax.random.split(key, 3)
+        # The noise level enters as one extra, constant input channel.
+        self.layers = (
+            eqx.nn.Conv2d(channels + 1, width, 3, padding=1, key=k1),
+            eqx.nn.Conv2d(width, width, 3, padding=1, key=k2),
+            eqx.nn.Conv2d(width, channels, 3, padding=1, key=k3),
+        )
+
+    def __call__(self, x: Float[Array, "c h w"], sigma: Float[Array, ""]) -> Float[Array, "c h w"]:
+        h = jnp.concatenate([x, jnp.full((1, *x.shape[1:]), jnp.log(sigma))], axis=0)
+        for layer in self.layers[:-1]:
+            h = jax.nn.gelu(layer(h))
+        return self.layers[-1](h)
+
+
+def galaxy_batch(key: PRNGKeyArray, n: int, *, size: int = 32, channels: int = 1) -> Float[Array, "n c h w"]:
+    """``n`` random Sérsic galaxies (random size, index, shape, angle and centre), scaled to about [0, 1]."""
+    keys = jax.random.split(key, 6)
+    c = (size - 1) / 2
+
+    def one(r, n_, e, a, dx, dy):
+        img = sersic_image(SersicParams(1.0, r, n_, e, a, c + dx, c + dy), (size, size))
+        return img / img.max()
+
+    u = lambda k, lo, hi: jax.random.uniform(k, (n,), minval=lo, maxval=hi)  # noqa: E731
+    imgs = jax.vmap(one)(u(keys[0], size / 12, size / 5), u(keys[1], 0.7, 3.0), u(keys[2], 0.0, 0.6),
+                         u(keys[3], 0.0, jnp.pi), u(keys[4], -2.0, 2.0), u(keys[5], -2.0, 2.0))
+    return jnp.repeat(imgs[:, None], channels, axis=1)
+
+
+def denoising_loss(model: Callable, images: Float[Array, "b c h w"], key: PRNGKeyArray) -> Float[Array, ""]:
+    """Mean squared error of the predicted noise, at a random noise level per image."""
+    knoise, ksigma = jax.random.split(key)
+    noise = jax.random.normal(knoise, images.shape)
+    sigma = jnp.exp(jax.random.uniform(ksigma, (images.shape[0],), minval=jnp.log(0.05), maxval=jnp.log(1.0)))
+    noisy = images + sigma[:, None, None, None] * noise
+    predicted = jax.vmap(model)(noisy, sigma)
+    return jnp.mean((predicted - noise) ** 2)
+
+
+def make_train_step(optimizer: optax.GradientTransformation, loss_fn: Callable = denoising_loss):
+    """A jitted step ``(model, opt_state, images, key) -> (model, opt_state, loss)``.
+
+    Nothing in it mentions devices: run it on a row-sharded batch and a replicated model
+    and XLA makes it data parallel.
+    """
+
+    @eqx.filter_jit
+    def step(model, opt_state, images, key):
+        loss, grads = eqx.filter_value_and_grad(loss_fn)(model, images, key)
+        updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(model, eqx.is_inexact_array))
+        return eqx.apply_updates(model, updates), opt_state, loss
+
+    return step
+
+
+def place_for_data_parallel(model, opt_state, images, mesh: Mesh):
+    """Replicate the model and optimiser state over ``mesh`` and split the batch over it."""
+    if images.shape[0] % mesh.size:
+        raise ValueError(f"the batch of {images.shape[0]} does not split evenly over {mesh.size} devices")
+    params, static = eqx.partition(model, eqx.is_array)
+    return eqx.combine(replicate(params, mesh), static), replicate(opt_state, mesh), shard_rows(images, mesh)
+
+
+def train(model, images: Float[Array, "b c h w"], *, steps: int, mesh: Mesh | None = None, lr: float = 3e-3,
+          key: PRNGKeyArray) -> tuple[eqx.Module, list[float], float]:
+    """Train ``model`` for ``steps`` steps on one fixed batch, data parallel over ``mesh`` if given.
+
+    Returns:
+        ``(model, losses, seconds)``; ``seconds`` is the wall time of the steps after the
+        first (which includes compilation).
+    """
+    optimizer = optax.adam(lr)
+    opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
+    if mesh is not None:
+        model, opt_state, images = place_for_data_parallel(model, opt_state, images, mesh)
+    step = make_train_step(optimizer)
+    losses, start = [], None
+    for i, k in enumerate(jax.random.split(key, steps)):
+        model, opt_state, loss = step(model, opt_state, images, k)
+        losses.append(float(loss))  # float() waits for the step to finish
+        if i == 0:
+            start = time.perf_counter()
+    return model, losses, time.perf_counter() - start
+
+
+def throughput_by_devices(make_model: Callable[[], eqx.Module], images: Float[Array, "b c h w"],
+                          device_counts=(1, 2, 4, 8), *, steps: int = 6, key: PRNGKeyArray) -> list[dict]:
+    """Images per second of the same training run on meshes of each size (same global batch).
+
+    Every run starts from the same weights and sees the same noise, so the losses must
+    agree across device counts (up to float rounding in the order of the sums).
+    """
+    rows = []
+    for n in device_counts:
+        if n > len(jax.devices()) or images.shape[0] % n:
+            continue
+        _, losses, seconds = train(make_model(), images, steps=steps, mesh=data_mesh(n), key=key)
+        timed = steps - 1
+        rows.append({"devices": n, "images_per_s": images.shape[0] * timed / seconds if timed else float("nan"),
+                     "seconds_per_step": seconds / max(timed, 1), "losses": losses})
+    return rows
+
+
+def astro_unet(preset: str, channels: int = 1, *, key: PRNGKeyArray) -> tuple[eqx.Module | None, str]:
+    """The astro module's U-Net at ``preset`` size, or ``(None, why)`` when it is not available.
+
+    Optional: the wrap-up module never depends on ``workshop-astro``.
+    """
+    try:
+        import dataclasses
+
+        from workshop_astro.unet import UNet, config_for
+    except Exception as exc:  # not installed, or an older version without the U-Net
+        return None, f"the astro U-Net is not available ({type(exc).__name__}: {exc}); install workshop-astro to include it"
+    try:
+        config = dataclasses.replace(config_for(preset), image_channels=channels)
+        return UNet(config, key=key), f"workshop_astro.unet.UNet with {config}"
+    except Exception as exc:
+        return None, f"could not build the astro U-Net ({type(exc).__name__}: {exc})"
