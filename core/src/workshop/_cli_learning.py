@@ -187,12 +187,15 @@ def _check_notebook(decl, path: Path, timeout: int) -> int:
         passed += status == "passed"
         failed += status == "failed"
         line = f"  {marks[status]} {short:<{width}}  {status.replace('_', ' ')}"
+        rest: list[str] = []
         if r and status != "passed":
-            first = r["message"].splitlines()[0] if r["message"] else ""
+            first, *rest = r["message"].splitlines() or [""]
             line += f": {first}"
         elif not r:
             line += " (its check() cell did not run)" if any(short in c.source for c in nb.cells) else ""
         click.echo(line)
+        for more in rest:
+            click.echo(f"    {more}")
         if r and r.get("hint") and status != "passed":
             click.echo(f"      hint: {r['hint']}")
     for k, cell in enumerate(nb.cells):

@@ -163,7 +163,7 @@ def logsumexp(candidate) -> str:
     cases += [np.array([1000.0, 1000.0]), np.array([-1000.0, -999.0]), rng.normal(size=20) + 800.0]
     for x in cases:
         shown = np.array2string(x[:3], precision=3, separator=", ")
-        what = f"x = {{shown[:-1]}}{{', ...' if x.size > 3 else ''}}] ({{x.size}} values)"
+        what = f"x = {{shown}}" if x.size <= 3 else f"x = {{shown[:-1]}}, ...] ({{x.size}} values)"
         got = call(candidate, x.copy(), what=what)
         expected = _reference(x)
         try:
