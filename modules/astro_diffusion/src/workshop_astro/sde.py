@@ -97,9 +97,13 @@ class VPSDE(SDE):
         T: the end time.
     """
 
-    beta_min: float = 0.1
-    beta_max: float = 20.0
-    T: float = 1.0
+    beta_min: float
+    beta_max: float
+    T: float
+
+    # An explicit __init__ fixes the positional order (beta_min, beta_max, T).
+    def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0, T: float = 1.0):
+        self.beta_min, self.beta_max, self.T = beta_min, beta_max, T
 
     def beta(self, t: ArrayLike) -> Float[Array, ""]:
         """The instantaneous noise rate ``beta(t)``."""
@@ -142,9 +146,12 @@ class VESDE(SDE):
         T: the end time.
     """
 
-    sigma_min: float = 0.01
-    sigma_max: float = 50.0
-    T: float = 1.0
+    sigma_min: float
+    sigma_max: float
+    T: float
+
+    def __init__(self, sigma_min: float = 0.01, sigma_max: float = 50.0, T: float = 1.0):
+        self.sigma_min, self.sigma_max, self.T = sigma_min, sigma_max, T
 
     def sigma(self, t: ArrayLike) -> Float[Array, ""]:
         """The noise scale ``sigma(t)``."""
