@@ -1,0 +1,399 @@
+"""Time-budgeted, resumable, data-parallel training of a noise-predicting U-Net.
+
+* **Objective**: continuous-time denoising score matching with the forward SDE of
+  :mod:`workshop_astro.sde`: draw ``t ~ U(t_eps, T)``, ``x(t) = alpha(t) x(0) + std(t) eps``
+  and regress the network on ``eps`` (the score is ``-eps / std(t)``; this is DSM with
+  the weighting ``lambda(t) = std(t)**2``).
+* **Optimiser**: Adam with gradient clipping; the learning rate (linear warm-up, then
+  cosine decay to ``min_lr_ratio`` of the peak) is computed from the *planned* number of
+  steps and passed to the compiled step, so planning never recompiles. EMA weights are
+  kept for sampling.
+* **Budget**: :func:`train` compiles, measures the step time, then plans as many steps as
+  fit in the budget (and stops at the deadline whatever happens on a shared machine).
+* **Checkpoints**: one file, written to a temporary name and moved into place
+  (``os.replace``), holding the model, the EMA, the optimiser state, the PRNG key, the
+  step, the plan and the loss history. ``Ctrl-C`` saves; calling :func:`train` again
+  with the same checkpoint path resumes exactly where it stopped (each step's batch,
+  augmentation and noise come from ``fold_in(key, step)``).
+* **Data parallel**: the batch is sharded over every visible device along a 1-D mesh
+  (``jax.sharding``); parameters are replicated and XLA inserts the gradient all-reduce.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from .galaxies import square_symmetry
+from .sde import SDE, VPSDE
+from .unet import UNet, UNetConfig, init_unet
+
+__all__ = [
+    "TrainConfig",
+    "TrainState",
+    "TrainResult",
+    "Plan",
+    "noise_prediction_loss",
+    "learning_rate",
+    "make_optimizer",
+    "make_train_step",
+    "init_state",
+    "data_mesh",
+    "save_checkpoint",
+    "load_checkpoint",
+    "train",
+]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of :func:`train`.
+
+    Arguments:
+        batch_size: images per step (rounded up to a multiple of the device count).
+        peak_lr: learning rate after warm-up.
+        warmup_steps: length of the linear warm-up (at most a fifth of the planned steps).
+        min_lr_ratio: the cosine decays to ``peak_lr * min_lr_ratio``.
+        ema_decay: EMA decay (ramped up from 0.9 over the first steps).
+        grad_clip: global gradient-norm clip.
+        t_eps: smallest training time (``std(t_eps)`` must not vanish).
+        augment: apply a random symmetry of the square to every image.
+        seed: PRNG seed of the initial weights and of the data order.
+    """
+
+    batch_size: int = 32
+    peak_lr: float = 2e-3
+    warmup_steps: int = 50
+    min_lr_ratio: float = 0.05
+    ema_decay: float = 0.995
+    grad_clip: float = 1.0
+    t_eps: float = 1e-3
+    augment: bool = True
+    seed: int = 0
+
+
+@dataclass
+class Plan:
+    """The planned run: total steps and the schedule, fixed once measured (saved in checkpoints)."""
+
+    total_steps: int
+    warmup_steps: int
+    peak_lr: float
+    min_lr_ratio: float
+    step_time_s: float | None = None
+
+
+class TrainState(eqx.Module):
+    """Everything that changes during training (a pytree)."""
+
+    model: UNet
+    ema: UNet
+    opt_state: optax.OptState
+    key: jax.Array  # raw uint32 key data, so it serialises like any array
+    step: jax.Array
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns."""
+
+    model: UNet
+    ema: UNet
+    losses: list[float]
+    plan: Plan
+    steps_done: int
+    seconds: float
+    step_time_s: float | None
+    images_per_s: float | None
+    stopped: str  # "planned", "deadline", "interrupted"
+    resumed_from: int = 0
+
+
+def noise_prediction_loss(model, sde: SDE, x0: jax.Array, key: jax.Array, t_eps: float = 1e-3) -> jax.Array:
+    """Mean squared error of the predicted noise on a batch ``x0`` of shape ``(B, C, H, W)``.
+
+    Times are stratified over ``[t_eps, T]`` (one per slice of the batch) to lower the
+    variance of the estimate.
+    """
+    b = x0.shape[0]
+    kt, kn = jax.random.split(key)
+    u = (jnp.arange(b) + jax.random.uniform(kt, (b,))) / b
+    t = t_eps + (sde.T - t_eps) * u
+    eps = jax.random.normal(kn, x0.shape, x0.dtype)
+    alpha = jax.vmap(sde.marginal_mean_coeff)(t)[:, None, None, None]
+    std = jax.vmap(sde.marginal_std)(t)[:, None, None, None]
+    xt = alpha * x0 + std * eps
+    pred = jax.vmap(model)(xt, t)
+    return jnp.mean((pred - eps) ** 2)
+
+
+def learning_rate(step: int, plan: Plan) -> np.float32:
+    """Linear warm-up to ``peak_lr`` then cosine decay to ``peak_lr * min_lr_ratio``.
+
+    Computed in Python (not traced), so that a new plan never recompiles the step.
+    """
+    w = max(plan.warmup_steps, 1)
+    if step < w:
+        return np.float32(plan.peak_lr * (step + 1) / w)
+    frac = min(max((step - w) / max(plan.total_steps - w, 1), 0.0), 1.0)
+    return np.float32(plan.peak_lr * (plan.min_lr_ratio + (1 - plan.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac))))
+
+
+def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
+    """Clip, then Adam's scaling; the (planned) learning rate is applied by the train step."""
+    return optax.chain(optax.clip_by_global_norm(cfg.grad_clip), optax.scale_by_adam())
+
+
+def data_mesh(devices=None) -> Mesh:
+    """A 1-D mesh named ``"data"`` over ``devices`` (default: every visible device)."""
+    devices = jax.devices() if devices is None else devices
+    return Mesh(np.asarray(devices), ("data",))
+
+
+def init_state(config: UNetConfig, cfg: TrainConfig, optimizer=None) -> TrainState:
+    """Fresh weights (from ``cfg.seed``), EMA = weights, zero optimiser state, step 0."""
+    optimizer = optimizer or make_optimizer(cfg)
+    model = init_unet(config, cfg.seed)
+    # Adam's state is zeros: build it from shapes, without tracing or compiling anything.
+    opt_state = jax.tree_util.tree_map(
+        lambda s: jnp.zeros(s.shape, s.dtype) if isinstance(s, jax.ShapeDtypeStruct) else s,
+        jax.eval_shape(optimizer.init, eqx.filter(model, eqx.is_inexact_array)),
+    )
+    kdata = np.asarray([0, cfg.seed], dtype=np.uint32)  # threefry key data of key(seed)
+    return TrainState(model, model, opt_state, jnp.asarray(kdata), jnp.asarray(0, jnp.int32))
+
+
+def make_train_step(sde: SDE, cfg: TrainConfig, optimizer=None, mesh: Mesh | None = None):
+    """The compiled step ``(state, data, lr) -> (state, loss)``.
+
+    ``data`` is the whole training set ``(N, C, H, W)`` (replicated on every device); the
+    step draws its batch from it with ``fold_in(key, step)``, so a resumed run sees the
+    same batches as an uninterrupted one. With a ``mesh``, the batch is sharded along it.
+    """
+    optimizer = optimizer or make_optimizer(cfg)
+    batch_sharding = NamedSharding(mesh, P("data")) if mesh is not None else None
+
+    @eqx.filter_jit
+    def step(state: TrainState, data: jax.Array, lr: jax.Array):
+        key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
+        kidx, ksym, kloss = jax.random.split(key, 3)
+        idx = jax.random.randint(kidx, (cfg.batch_size,), 0, data.shape[0])
+        x0 = data[idx]
+        if cfg.augment:
+            ks = jax.random.randint(ksym, (cfg.batch_size,), 0, 8)
+            x0 = jax.vmap(square_symmetry)(x0, ks)
+        if batch_sharding is not None:
+            x0 = jax.lax.with_sharding_constraint(x0, batch_sharding)
+        loss, grads = eqx.filter_value_and_grad(noise_prediction_loss)(state.model, sde, x0, kloss, cfg.t_eps)
+        params = eqx.filter(state.model, eqx.is_inexact_array)
+        updates, opt_state = optimizer.update(grads, state.opt_state, params)
+        updates = jax.tree_util.tree_map(lambda u: -lr * u, updates)
+        model = eqx.apply_updates(state.model, updates)
+        n = state.step.astype(jnp.float32)
+        decay = jnp.minimum(cfg.ema_decay, (1.0 + n) / (10.0 + n))
+        ema = jax.tree_util.tree_map(
+            lambda e, p: decay * e + (1 - decay) * p if eqx.is_inexact_array(p) else e, state.ema, model
+        )
+        return TrainState(model, ema, opt_state, state.key, state.step + 1), loss
+
+    return step
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+_MAGIC = b"WSASTRO1"
+
+
+def save_checkpoint(path: str | os.PathLike, state: TrainState, meta: dict) -> Path:
+    """Write ``state`` and ``meta`` (JSON) to ``path`` atomically (temporary file + ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    eqx.tree_serialise_leaves(buf, state)
+    header = json.dumps(meta).encode()
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(_MAGIC + len(header).to_bytes(8, "little") + header + buf.getvalue())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def read_checkpoint_meta(path: str | os.PathLike) -> dict:
+    with open(path, "rb") as f:
+        if f.read(8) != _MAGIC:
+            raise ValueError(f"{path} is not a workshop_astro checkpoint")
+        n = int.from_bytes(f.read(8), "little")
+        return json.loads(f.read(n))
+
+
+def load_checkpoint(path: str | os.PathLike, like: TrainState | None = None) -> tuple[TrainState, dict]:
+    """Read a checkpoint written by :func:`save_checkpoint`; returns ``(state, meta)``.
+
+    ``like`` gives the structure; by default it is rebuilt from the configs in ``meta``.
+    """
+    meta = read_checkpoint_meta(path)
+    if like is None:
+        like = init_state(UNetConfig.from_dict(meta["unet"]), TrainConfig(**meta["train"]))
+    with open(path, "rb") as f:
+        f.read(8)
+        n = int.from_bytes(f.read(8), "little")
+        f.read(n)
+        state = eqx.tree_deserialise_leaves(f, like)
+    return state, meta
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def train(
+    data: np.ndarray,
+    unet: UNetConfig,
+    cfg: TrainConfig = TrainConfig(),
+    *,
+    sde: SDE | None = None,
+    budget_s: float | None = None,
+    max_steps: int | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every_s: float = 60.0,
+    progress: bool = True,
+    callback: Callable[[int, float], None] | None = None,
+    mesh: Mesh | None = None,
+    measure_steps: int = 3,
+) -> TrainResult:
+    """Train a :class:`~workshop_astro.unet.UNet` on ``data`` for a time budget or a number of steps.
+
+    Arguments:
+        data: training images ``(N, C, H, W)`` in ``[-1, 1]``.
+        unet, cfg: the model size and the hyper-parameters.
+        sde: the forward SDE (default :class:`~workshop_astro.sde.VPSDE`).
+        budget_s: wall-clock seconds for the whole call (compilation included); the
+            number of steps is planned from the measured step time.
+        max_steps: an upper bound on (or, without a budget, the exact) number of steps.
+        checkpoint: file to resume from (if it exists) and to save into.
+        checkpoint_every_s: seconds between periodic checkpoints.
+        progress: show a tqdm bar (loss, steps/s, ETA).
+        callback: ``callback(step, loss)`` after every step (may raise ``KeyboardInterrupt``).
+        mesh: device mesh for data parallelism (default: all visible devices).
+
+    Returns:
+        A :class:`TrainResult`. On ``KeyboardInterrupt`` the state is saved to
+        ``checkpoint`` first and the interrupt is re-raised.
+    """
+    if budget_s is None and max_steps is None:
+        raise ValueError("give a time budget (budget_s) or a number of steps (max_steps)")
+    t_start = time.monotonic()
+    deadline = None if budget_s is None else t_start + budget_s
+    sde = sde or VPSDE()
+    mesh = mesh or data_mesh()
+    ndev = mesh.devices.size
+    if cfg.batch_size % ndev:
+        cfg = replace(cfg, batch_size=ndev * math.ceil(cfg.batch_size / ndev))
+    optimizer = make_optimizer(cfg)
+    state = init_state(unet, cfg, optimizer)
+    plan: Plan | None = None
+    losses: list[float] = []
+    resumed_from = 0
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and ckpt.is_file():
+        state, meta = load_checkpoint(ckpt, like=state)
+        plan = Plan(**meta["plan"]) if meta.get("plan") else None
+        losses = list(meta.get("losses", []))
+        resumed_from = int(state.step)
+
+    replicated = NamedSharding(mesh, P())
+    arrays, static = eqx.partition(state, eqx.is_array)
+    state = eqx.combine(jax.device_put(arrays, replicated), static)
+    data_dev = jax.device_put(jnp.asarray(data, jnp.float32), replicated)
+    step_fn = make_train_step(sde, cfg, optimizer, mesh)
+
+    def meta_now(stopped: str) -> dict:
+        return dict(unet=unet.as_dict(), train=asdict(cfg), plan=asdict(plan) if plan else None,
+                    losses=losses, stopped=stopped, sde=type(sde).__name__)
+
+    provisional = Plan(max_steps or 10**9, cfg.warmup_steps, cfg.peak_lr, cfg.min_lr_ratio)
+    step_time = plan.step_time_s if plan else None
+    bar = None
+    stopped = "planned"
+    last_ckpt = time.monotonic()
+    try:
+        # Compile and measure, unless resuming a planned run.
+        if plan is None:
+            n_measure = 1 + measure_steps
+            times = []
+            for i in range(n_measure):
+                s = int(state.step)
+                t0 = time.perf_counter()
+                state, loss = step_fn(state, data_dev, learning_rate(s, provisional))
+                losses.append(float(loss))
+                times.append(time.perf_counter() - t0)
+                if callback:
+                    callback(s + 1, losses[-1])
+                if max_steps is not None and int(state.step) >= max_steps:
+                    break
+            step_time = float(np.median(times[1:])) if len(times) > 1 else times[0]
+            if budget_s is not None:
+                left = deadline - time.monotonic()
+                total = int(state.step) + max(0, int(0.97 * left / step_time))
+                if max_steps is not None:
+                    total = min(total, max_steps)
+            else:
+                total = max_steps
+            warm = min(cfg.warmup_steps, max(1, total // 5))
+            plan = Plan(int(total), int(warm), cfg.peak_lr, cfg.min_lr_ratio, step_time)
+        total = plan.total_steps
+        start = int(state.step)
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, initial=start, desc="training", unit="step", dynamic_ncols=True)
+        smooth = losses[-1] if losses else None
+        for s in range(start, total):
+            if deadline is not None and time.monotonic() + 0.5 * step_time > deadline:
+                stopped = "deadline"
+                break
+            state, loss = step_fn(state, data_dev, learning_rate(s, plan))
+            lv = float(loss)
+            losses.append(lv)
+            smooth = lv if smooth is None else 0.95 * smooth + 0.05 * lv
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{smooth:.4f}", refresh=False)
+            if callback:
+                callback(s + 1, lv)
+            if ckpt is not None and time.monotonic() - last_ckpt > checkpoint_every_s:
+                save_checkpoint(ckpt, state, meta_now("running"))
+                last_ckpt = time.monotonic()
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        if ckpt is not None and plan is not None:
+            save_checkpoint(ckpt, state, meta_now("interrupted"))
+            print(f"\ninterrupted at step {int(state.step)}: saved {ckpt}; run again to resume", flush=True)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    if ckpt is not None:
+        save_checkpoint(ckpt, state, meta_now(stopped))
+    seconds = time.monotonic() - t_start
+    return TrainResult(
+        model=state.model, ema=state.ema, losses=losses, plan=plan, steps_done=int(state.step),
+        seconds=seconds, step_time_s=step_time,
+        images_per_s=(cfg.batch_size / step_time) if step_time else None,
+        stopped=stopped, resumed_from=resumed_from,
+    )

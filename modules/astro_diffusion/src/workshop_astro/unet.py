@@ -1,0 +1,300 @@
+"""A time-conditioned U-Net for galaxy images, designed for speed on a CPU.
+
+Each resolution level has residual blocks (norm, SiLU, 3x3 conv, plus a projection of
+the time embedding), optional self-attention at low resolution, a strided 3x3
+convolution to go down and nearest-neighbour upsampling followed by a 3x3 convolution
+to come back up. Measured on a 2-core CPU (see ``/work/shared/PERFORMANCE.md`` and
+``benchmarks/astro_unet_throughput.py``), a transposed convolution and group norm are
+the expensive layers under ``vmap``; the upsampling here avoids the first, and the
+normalisation is a choice (``norm="group"`` or ``norm="none"``).
+
+The network predicts the noise ``eps`` that was added to ``x(0)``; the score is
+``-eps / std(t)`` (:func:`score_from_eps`). It works on ONE image ``(C, H, W)`` and one
+scalar time; ``jax.vmap`` batches it.
+
+Example::
+
+    >>> import jax
+    >>> net = UNet(UNetConfig(channels=16, mults=(1, 2)), key=jax.random.key(0))
+    >>> net(jax.numpy.zeros((3, 32, 32)), 0.5).shape
+    (3, 32, 32)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+
+__all__ = ["UNetConfig", "UNet", "PRESET_CONFIGS", "config_for", "score_from_eps", "count_params"]
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """The size of a :class:`UNet`.
+
+    Arguments:
+        image_channels: colour channels of the images (3 for RGB).
+        channels: feature channels at full resolution.
+        mults: channel multiplier per level; one level per entry, halving the size each time.
+        blocks: residual blocks per level.
+        attention_levels: indices of levels (0 = full resolution) that get self-attention.
+        norm: ``"group"`` (GroupNorm) or ``"none"``.
+        time_dim: width of the time embedding.
+    """
+
+    image_channels: int = 3
+    channels: int = 32
+    mults: tuple[int, ...] = (1, 2, 2)
+    blocks: int = 1
+    attention_levels: tuple[int, ...] = (2,)
+    norm: str = "none"
+    time_dim: int = 128
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "UNetConfig":
+        d = dict(d)
+        for k in ("mults", "attention_levels"):
+            if k in d:
+                d[k] = tuple(d[k])
+        return cls(**d)
+
+
+#: U-Net sizes per hardware preset (32x32 images).
+PRESET_CONFIGS: dict[str, UNetConfig] = {
+    "tiny": UNetConfig(channels=8, mults=(1, 2), blocks=1, attention_levels=(), time_dim=32),
+    "cpu": UNetConfig(channels=32, mults=(1, 2, 2), blocks=1, attention_levels=(2,), norm="none", time_dim=128),
+    "gpu": UNetConfig(channels=64, mults=(1, 2, 2, 2), blocks=2, attention_levels=(2,), norm="group", time_dim=256),
+    "full": UNetConfig(channels=128, mults=(1, 2, 2, 2), blocks=2, attention_levels=(1, 2), norm="group", time_dim=512),
+}
+
+
+def config_for(preset: str) -> UNetConfig:
+    """The :class:`UNetConfig` of a hardware preset."""
+    return PRESET_CONFIGS[preset]
+
+
+def count_params(model: eqx.Module) -> int:
+    """Number of trainable scalars in ``model``."""
+    return sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array)))
+
+
+def score_from_eps(eps: Float[Array, "..."], std: ArrayLike) -> Float[Array, "..."]:
+    """The score ``grad log p_t(x) = -eps / std(t)`` of a noise prediction."""
+    return -eps / std
+
+
+class _Norm(eqx.Module):
+    norm: eqx.nn.GroupNorm | None
+
+    def __init__(self, channels: int, kind: str):
+        if kind == "group":
+            self.norm = eqx.nn.GroupNorm(min(8, channels), channels)
+        elif kind == "none":
+            self.norm = None
+        else:
+            raise ValueError(f"norm must be 'group' or 'none', got {kind!r}")
+
+    def __call__(self, x):
+        return x if self.norm is None else self.norm(x)
+
+
+def time_embedding(t: ArrayLike, dim: int) -> Float[Array, " dim"]:
+    """Sinusoidal features of ``t`` in ``[0, 1]`` (scaled by 1000, as in DDPM)."""
+    half = dim // 2
+    freqs = jnp.exp(-math.log(10_000.0) * jnp.arange(half) / max(half - 1, 1))
+    angles = 1000.0 * jnp.asarray(t, jnp.float32) * freqs
+    return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)])
+
+
+class ResBlock(eqx.Module):
+    """``x + conv(act(norm(conv(act(norm(x))) + W t_emb)))``, with a 1x1 skip when channels change."""
+
+    norm1: _Norm
+    conv1: eqx.nn.Conv2d
+    time_proj: eqx.nn.Linear
+    norm2: _Norm
+    conv2: eqx.nn.Conv2d
+    skip: eqx.nn.Conv2d | None
+
+    def __init__(self, cin: int, cout: int, time_dim: int, norm: str, *, key: PRNGKeyArray):
+        k1, k2, k3, k4 = jax.random.split(key, 4)
+        self.norm1 = _Norm(cin, norm)
+        self.conv1 = eqx.nn.Conv2d(cin, cout, 3, padding=1, key=k1)
+        self.time_proj = eqx.nn.Linear(time_dim, cout, key=k2)
+        self.norm2 = _Norm(cout, norm)
+        conv2 = eqx.nn.Conv2d(cout, cout, 3, padding=1, key=k3)
+        # Start each block close to the identity: the second conv begins small.
+        self.conv2 = eqx.tree_at(lambda c: c.weight, conv2, conv2.weight * 0.1)
+        self.skip = eqx.nn.Conv2d(cin, cout, 1, key=k4) if cin != cout else None
+
+    def __call__(self, x: Float[Array, "c h w"], temb: Float[Array, " d"]) -> Float[Array, "c2 h w"]:
+        h = self.conv1(jax.nn.silu(self.norm1(x)))
+        h = h + self.time_proj(temb)[:, None, None]
+        h = self.conv2(jax.nn.silu(self.norm2(h)))
+        return h + (x if self.skip is None else self.skip(x))
+
+
+class Attention(eqx.Module):
+    """Single-head self-attention over the pixels of a ``(C, H, W)`` feature map."""
+
+    norm: _Norm
+    qkv: eqx.nn.Conv2d
+    out: eqx.nn.Conv2d
+
+    def __init__(self, channels: int, norm: str, *, key: PRNGKeyArray):
+        k1, k2 = jax.random.split(key)
+        self.norm = _Norm(channels, norm)
+        self.qkv = eqx.nn.Conv2d(channels, 3 * channels, 1, key=k1)
+        out = eqx.nn.Conv2d(channels, channels, 1, key=k2)
+        self.out = eqx.tree_at(lambda c: c.weight, out, out.weight * 0.1)
+
+    def __call__(self, x):
+        c, h, w = x.shape
+        q, k, v = jnp.split(self.qkv(self.norm(x)).reshape(3 * c, h * w), 3)
+        att = jax.nn.softmax(q.T @ k / math.sqrt(c), axis=-1)  # (hw, hw)
+        return x + self.out((v @ att.T).reshape(c, h, w))
+
+
+class Upsample(eqx.Module):
+    """Nearest-neighbour x2 then a 3x3 conv (cheaper on CPU than a transposed conv)."""
+
+    conv: eqx.nn.Conv2d
+
+    def __init__(self, cin: int, cout: int, *, key):
+        self.conv = eqx.nn.Conv2d(cin, cout, 3, padding=1, key=key)
+
+    def __call__(self, x):
+        return self.conv(jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2))
+
+
+class UNet(eqx.Module):
+    """Noise-predicting U-Net ``eps(x, t)`` for one ``(C, H, W)`` image.
+
+    Arguments:
+        config: the :class:`UNetConfig`.
+        key: PRNG key for the initial weights.
+
+    ``H`` and ``W`` must be divisible by ``2 ** (len(config.mults) - 1)``.
+    """
+
+    config: UNetConfig = eqx.field(static=True)
+    time_mlp: eqx.nn.MLP
+    stem: eqx.nn.Conv2d
+    down_blocks: list
+    down_attn: list
+    downsamples: list
+    mid1: ResBlock
+    mid_attn: Attention | None
+    mid2: ResBlock
+    up_blocks: list
+    up_attn: list
+    upsamples: list
+    head_norm: _Norm
+    head: eqx.nn.Conv2d
+
+    def __init__(self, config: UNetConfig = UNetConfig(), *, key: PRNGKeyArray):
+        self.config = config
+        keys = iter(jax.random.split(key, 256))
+        C, td, nrm = config.channels, config.time_dim, config.norm
+        self.time_mlp = eqx.nn.MLP(td, td, td, depth=1, activation=jax.nn.silu, key=next(keys))
+        self.stem = eqx.nn.Conv2d(config.image_channels, C, 3, padding=1, key=next(keys))
+        chans = [C * m for m in config.mults]
+        self.down_blocks, self.down_attn, self.downsamples = [], [], []
+        skips = [C]
+        cin = C
+        for lvl, cout in enumerate(chans):
+            blocks, attn = [], []
+            for _ in range(config.blocks):
+                blocks.append(ResBlock(cin, cout, td, nrm, key=next(keys)))
+                attn.append(Attention(cout, nrm, key=next(keys)) if lvl in config.attention_levels else None)
+                cin = cout
+                skips.append(cin)
+            self.down_blocks.append(blocks)
+            self.down_attn.append(attn)
+            if lvl < len(chans) - 1:
+                self.downsamples.append(eqx.nn.Conv2d(cin, cin, 3, stride=2, padding=1, key=next(keys)))
+                skips.append(cin)
+        self.mid1 = ResBlock(cin, cin, td, nrm, key=next(keys))
+        self.mid_attn = Attention(cin, nrm, key=next(keys)) if config.attention_levels else None
+        self.mid2 = ResBlock(cin, cin, td, nrm, key=next(keys))
+        self.up_blocks, self.up_attn, self.upsamples = [], [], []
+        for lvl in reversed(range(len(chans))):
+            cout = chans[lvl]
+            blocks, attn = [], []
+            for _ in range(config.blocks + 1):
+                blocks.append(ResBlock(cin + skips.pop(), cout, td, nrm, key=next(keys)))
+                attn.append(Attention(cout, nrm, key=next(keys)) if lvl in config.attention_levels else None)
+                cin = cout
+            self.up_blocks.append(blocks)
+            self.up_attn.append(attn)
+            if lvl > 0:
+                self.upsamples.append(Upsample(cin, cin, key=next(keys)))
+        self.head_norm = _Norm(cin, nrm)
+        head = eqx.nn.Conv2d(cin, config.image_channels, 3, padding=1, key=next(keys))
+        self.head = eqx.tree_at(lambda c: c.weight, head, head.weight * 0.1)
+
+    def __call__(self, x: Float[Array, "c h w"], t: ArrayLike) -> Float[Array, "c h w"]:
+        temb = self.time_mlp(time_embedding(t, self.config.time_dim))
+        h = self.stem(x)
+        hs = [h]
+        n = len(self.down_blocks)
+        for lvl in range(n):
+            for block, attn in zip(self.down_blocks[lvl], self.down_attn[lvl]):
+                h = block(h, temb)
+                if attn is not None:
+                    h = attn(h)
+                hs.append(h)
+            if lvl < n - 1:
+                h = self.downsamples[lvl](h)
+                hs.append(h)
+        h = self.mid1(h, temb)
+        if self.mid_attn is not None:
+            h = self.mid_attn(h)
+        h = self.mid2(h, temb)
+        for i in range(n):
+            for block, attn in zip(self.up_blocks[i], self.up_attn[i]):
+                h = block(jnp.concatenate([h, hs.pop()], axis=0), temb)
+                if attn is not None:
+                    h = attn(h)
+            if i < n - 1:
+                h = self.upsamples[i](h)
+        return self.head(jax.nn.silu(self.head_norm(h)))
+
+
+def init_unet(config: UNetConfig, seed: int = 0) -> UNet:
+    """A :class:`UNet` with weights drawn by NumPy: the same distributions as the
+    Equinox initialisers (uniform in ``+-1/sqrt(fan_in)``, biases zero, norms identity,
+    residual outputs scaled by 0.1), but without compiling any random-number program,
+    which takes tens of seconds on a busy CPU.
+    """
+    import numpy as np
+
+    abstract = eqx.filter_eval_shape(lambda: UNet(config, key=jax.random.key(0)))
+    rng = np.random.default_rng(seed)
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(abstract)
+    out = []
+    for path, leaf in leaves:
+        if not isinstance(leaf, jax.ShapeDtypeStruct):
+            out.append(leaf)
+            continue
+        name = jax.tree_util.keystr(path)
+        shape = leaf.shape
+        if name.endswith(".weight") and len(shape) >= 2:
+            lim = 1.0 / math.sqrt(math.prod(shape[1:]))
+            w = rng.uniform(-lim, lim, shape)
+            if any(s in name for s in (".conv2.", ".out.", ".head.")):
+                w = 0.1 * w
+        elif name.endswith(".weight") and "norm" in name:
+            w = np.ones(shape)
+        else:
+            w = np.zeros(shape)
+        out.append(jnp.asarray(w, dtype=leaf.dtype))
+    return jax.tree_util.tree_unflatten(treedef, out)
