@@ -104,3 +104,32 @@ def test_contacts_from_coords_and_precision():
     probs[0, 8] = 0.9; truth[0, 8] = True; probs[1, 9] = 0.8
     assert contact_precision(probs, truth, top=1) == 1.0
     assert contact_precision(probs, truth, top=2) == 0.5
+
+
+def test_official_regression_from_the_torch_hub_cache(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from workshop_protein.contacts import load_contact_head
+
+    w = torch.randn(1, 120)
+    b = torch.tensor([0.25])
+    folder = tmp_path / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    torch.save({"model": {"contact_head.regression.weight": w, "contact_head.regression.bias": b}},
+               folder / "esm2_t6_8M_UR50D-contact-regression.pt")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    head = load_contact_head("esm2_t6_8M_UR50D")
+    np.testing.assert_allclose(head.weight, w.numpy()[0])
+    assert float(head.bias) == pytest.approx(0.25)
+    with pytest.raises(FileNotFoundError, match="fair-esm"):
+        load_contact_head("esm2_t12_35M_UR50D")
+
+
+def test_real_structures_are_protein_chains():
+    from workshop_protein.contacts import real_structures
+
+    s = real_structures()
+    assert set(s) == {"1A8O_A", "1LCD_A", "2XHE_B", "7DDO_C"}
+    for v in s.values():
+        assert len(v["sequence"]) == len(v["ca"]) == len(v["cb"])
+    bonds = np.linalg.norm(np.diff(s["1A8O_A"]["ca"], axis=0), axis=1)
+    np.testing.assert_allclose(bonds, 3.8, atol=0.15)

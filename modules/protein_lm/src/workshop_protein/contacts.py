@@ -44,7 +44,15 @@ __all__ = [
     "contacts_from_coords",
     "contact_precision",
     "plot_contact_map",
+    "real_structures",
+    "load_contact_head",
+    "EMBEDDED_CONTACT_HEAD",
 ]
+
+#: The contact regression fitted for the embedded model (datasets/protein_finetune_contact_regression.py).
+EMBEDDED_CONTACT_HEAD = "contact_head_embedded.npz"
+#: Real protein chains shipped with the module (datasets/protein_finetune_data.py).
+STRUCTURES = "structures_ca.npz"
 
 
 # --------------------------------------------------------------------------------------
@@ -325,3 +333,52 @@ def plot_contact_map(probs, true_contacts=None, *, title: str = "", path=None):
         fig.savefig(path, dpi=110)
         plt.close(fig)
     return fig
+
+
+# --------------------------------------------------------------------------------------
+# Data: real structures, fitted and official heads
+# --------------------------------------------------------------------------------------
+
+
+def real_structures() -> dict[str, dict]:
+    """The real protein chains shipped with the module: ``{id: {"sequence", "ca", "cb"}}``
+    (Cα and Cβ coordinates in Å; Cβ is Cα for glycine). See the datasheet
+    ``datasets/protein_finetune_data.md``."""
+    from workshop.data import fetch
+
+    with np.load(fetch("protein", STRUCTURES)) as z:
+        return {str(t): {"sequence": str(z[f"{t}/sequence"]), "ca": z[f"{t}/ca"], "cb": z[f"{t}/cb"]} for t in z["ids"]}
+
+
+def load_contact_head(name: str = "embedded") -> ContactHead:
+    """The contact regression of a named model.
+
+    * ``"embedded"``: fitted for the embedded model on real structures (shipped, sha256
+      checked);
+    * a published ESM2 (``"esm2_t6_8M_UR50D"``, ...): the official regression weights,
+      read from ``<name>-contact-regression.pt`` in PyTorch's hub cache (where fair-esm
+      puts it when it loads the model), without running code from the file.
+
+    Raises:
+        FileNotFoundError: the official file is not cached (the message says how to get it).
+    """
+    if name == "embedded":
+        from workshop.data import fetch
+
+        with np.load(fetch("protein", EMBEDDED_CONTACT_HEAD)) as z:
+            return ContactHead(jnp.asarray(z["weight"]), jnp.asarray(z["bias"]))
+    from .models import ESM2_PRETRAINED, _torch_hub_file
+
+    if name not in ESM2_PRETRAINED:
+        raise ValueError(f"unknown model {name!r}; choose 'embedded' or one of {', '.join(ESM2_PRETRAINED)}")
+    path = _torch_hub_file(name).with_name(f"{name}-contact-regression.pt")
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"the official contact regression of {name} is not at {path}. With internet: "
+            f"pip install torch fair-esm and run python -c \"import esm; esm.pretrained.{name}()\" "
+            f"(it downloads the model and its contact regression into {path.parent}); or download "
+            f"https://dl.fbaipublicfiles.com/fair-esm/regression/{name}-contact-regression.pt there."
+        )
+    from .torch_weights import read_checkpoint
+
+    return ContactHead.from_esm(read_checkpoint(path))
