@@ -26,7 +26,22 @@ _LM_DATASETS: list[DataEntry] = []
 _STRUCT_LESSONS: list[Lesson] = []
 _STRUCT_CHECKS: list[Check] = []
 _STRUCT_DEMOS: list[Demo] = []
-_STRUCT_DATASETS: list[DataEntry] = []
+_STRUCT_DATASETS: list[DataEntry] = [
+    DataEntry(
+        "structures_ca.npz",
+        sha256="a1397fcbf81e8db9fb5d7ff558d0dd083b642e8408253a65fce7116fe6ab5b7a",
+        embedded="data/structures_ca.npz",
+        description="Cα/Cβ coordinates and sequences of 4 real protein chains (1A8O A, 1LCD A, 2XHE B, 7DDO C)",
+        source="PDB entries (wwPDB, CC0) as shipped in Biopython 1.85's test data; datasets/protein_finetune_data.md",
+    ),
+    DataEntry(
+        "amp_vs_tm.csv",
+        sha256="c27e2642d3f9305674cbe11bad17b26e5cfc6261e79cee51829b9a14853fad05",
+        embedded="data/amp_vs_tm.csv",
+        description="412 peptides: antimicrobial (1) vs transmembrane (0), plus a sequence-derived GRAVY proxy column",
+        source="modlAMP 4.3.3 AMPvsTMset (BSD-3-Clause); datasets/protein_finetune_data.md",
+    ),
+]
 
 
 @hookimpl
