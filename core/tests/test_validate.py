@@ -121,6 +121,10 @@ def test_validate_usage_errors(module):
     assert res.exit_code == 2 and "--all" in res.output
     res = CliRunner().invoke(main, ["validate", "valmod", "--preset", "huge"])
     assert res.exit_code == 2
+    res = CliRunner().invoke(main, ["validate", "valmod", "--lesson", "01_stable_sum"])
+    assert res.exit_code == 2 and "did you mean '01_stable_sums'" in res.output
+    res = CliRunner().invoke(main, ["validate", "valmod", "--lesson", "01_stable_sums", "--no-execute"])
+    assert res.exit_code == 0 and "valmod: valid" in res.output
 
 
 def test_validate_never_touches_the_participants_progress(module, tmp_path):

@@ -192,7 +192,7 @@ def _check_notebook(decl, path: Path, timeout: int) -> int:
             first, *rest = r["message"].splitlines() or [""]
             line += f": {first}"
         elif not r:
-            line += " (its check() cell did not run)" if any(short in c.source for c in nb.cells) else ""
+            line += " (its check() call did not run)" if any(short in c.source for c in nb.cells) else ""
         click.echo(line)
         for more in rest:
             click.echo(f"    {more}")
@@ -251,8 +251,10 @@ COMMANDS.append(check_cmd)
 @click.option("--no-execute", is_flag=True, help="Only the static checks: do not execute notebooks.")
 @click.option("--timeout", default=300, show_default=True, help="Seconds allowed per notebook cell.")
 @click.option("--preset", default="tiny", show_default=True, help="Preset the notebooks execute under.")
+@click.option("--lesson", "only", multiple=True, help="Validate only this lesson id (repeatable).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only problems and the verdict.")
-def validate(modules: tuple[str, ...], all_: bool, no_execute: bool, timeout: int, preset: str, quiet: bool) -> None:
+def validate(modules: tuple[str, ...], all_: bool, no_execute: bool, timeout: int, preset: str,
+             only: tuple[str, ...], quiet: bool) -> None:
     """Prove MODULE is sound: lessons build, solutions pass every check, stubs fail them.
 
     Also checks data hashes, that demos and checks import, and that the committed
@@ -275,19 +277,27 @@ def validate(modules: tuple[str, ...], all_: bool, no_execute: bool, timeout: in
 
     def echo(level: str, message: str) -> None:
         if level != "ok" or not quiet:
-            click.echo(f"  {sym[level]} {message}")
+            click.echo(f"  {sym[level]} " + message.replace("\n", "\n    "))
 
     bad: list[str] = []
     for decl in decls:
+        if only:
+            from ._plugins import unknown_message
+
+            ids = [l.id for l in decl.lessons]
+            for lid in only:
+                if lid not in ids:
+                    raise _cli().UsageProblem(unknown_message(f"lesson of module {decl.name!r} named", lid, ids))
         click.echo(click.style(f"Validating {decl.name} ({decl.package})", bold=True))
-        rep = validate_module(decl, execute=not no_execute, timeout=timeout, preset=preset, echo=echo)
+        rep = validate_module(decl, execute=not no_execute, timeout=timeout, preset=preset, echo=echo,
+                              only=list(only) or None)
         if rep.ok:
             click.echo(click.style(f"{decl.name}: valid", fg="green", bold=True))
         else:
             bad.append(decl.name)
             click.echo(click.style(f"{decl.name}: {len(rep.failures)} problem(s)", fg="red", bold=True))
             for f in rep.failures:
-                click.echo(f"  - {f}")
+                click.echo("  - " + f.replace("\n", "\n    "))
     if all_ and reg.broken:
         for b in reg.broken:
             bad.append(b.name)
@@ -319,11 +329,14 @@ def new(name: str, dest: Path | None, title: str | None) -> None:
     for p in sorted(folder.rglob("*")):
         if p.is_file():
             click.echo(f"  {p.relative_to(folder)}")
+    steps = [(f"pip install -e {folder}", f"or: uv pip install -e {folder}"),
+             ("workshop list", f"{name} shows up"),
+             (f"workshop validate {name}", "the lesson builds, the solution passes its check, the stub fails it"),
+             (f"python -m pytest {folder / 'tests'}", "the module's own tests")]
+    width = max(len(cmd) for cmd, _ in steps)
     click.echo("\nNext:")
-    click.echo(f"  pip install -e {folder}          (or: uv pip install -e {folder})")
-    click.echo(f"  workshop list                    ({name} shows up)")
-    click.echo(f"  workshop validate {name}         (proves the lesson, check and demo work)")
-    click.echo(f"  python -m pytest {folder / 'tests'}")
+    for cmd, why in steps:
+        click.echo(f"  {cmd:<{width}}   # {why}")
 
 
 COMMANDS.append(new)

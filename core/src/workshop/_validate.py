@@ -243,14 +243,14 @@ def _execute_lesson(decl: ModuleDeclaration, built, report: Report, *, timeout: 
             report.add("ok", f"{name}: fails on the exercise stub ({stub[0]['status'].replace('_', ' ')})")
 
 
-def _check_committed(decl: ModuleDeclaration, report: Report) -> None:
+def _check_committed(decl: ModuleDeclaration, report: Report, lessons) -> None:
     from . import lessons as L
 
     folder = L.module_folder(decl)
     if folder is None:
         return
     stale = []
-    for lesson in decl.lessons:
+    for lesson in lessons:
         path = folder / "notebooks" / f"{lesson.id}.ipynb"
         try:
             fresh = L.notebook_text(L.build(decl, lesson).exercise)
@@ -262,12 +262,12 @@ def _check_committed(decl: ModuleDeclaration, report: Report) -> None:
         report.add("fail", f"committed notebooks are stale: {', '.join(stale)}; regenerate them with "
                            f"'workshop lessons {decl.name} --to {folder / 'notebooks'} --force' "
                            "(or 'python ci/build_notebooks.py' in the repository)")
-    elif decl.lessons:
+    elif lessons:
         report.add("ok", f"committed notebooks in {folder / 'notebooks'} are fresh")
 
 
 def validate_module(decl: ModuleDeclaration, *, execute: bool = True, timeout: int = 300,
-                    preset: str = "tiny", echo: Echo | None = None) -> Report:
+                    preset: str = "tiny", echo: Echo | None = None, only: list[str] | None = None) -> Report:
     """Validate one module; returns a :class:`Report` (``report.ok`` is the verdict).
 
     Arguments:
@@ -276,19 +276,23 @@ def validate_module(decl: ModuleDeclaration, *, execute: bool = True, timeout: i
         timeout: seconds allowed per notebook cell.
         preset: the preset notebooks execute under (``WORKSHOP_PRESET``).
         echo: called with ``(level, message)`` as findings arrive.
+        only: validate just these lesson ids (and their checks); ``None`` for all.
     """
     report = Report(decl.name, echo=echo)
     _check_data(decl, report)
     _check_refs(decl, report)
     called: set[str] = set()
-    unbuilt = {lesson.id for lesson in decl.lessons
+    lessons = [l for l in decl.lessons if only is None or l.id in only]
+    unbuilt = {lesson.id for lesson in lessons
                if not _validate_lesson(decl, lesson, report, execute=execute, timeout=timeout, preset=preset,
                                        called=called)}
     for c in decl.checks:
+        if only is not None and c.lesson not in only:
+            continue
         if c.lesson in unbuilt:
             continue  # its lesson did not build: already reported
         if f"{decl.name}.{c.name}" not in called:
             report.add("fail", f"check {decl.name}.{c.name} is not called by any lesson"
                                + (f" (plugin.py assigns it to {c.lesson!r})" if c.lesson else ""))
-    _check_committed(decl, report)
+    _check_committed(decl, report, lessons)
     return report
