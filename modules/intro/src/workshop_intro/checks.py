@@ -425,8 +425,8 @@ def mlp_loss(candidate: Callable) -> str:
     got = _call(eqx.filter_jit(candidate), model, x, y, what="an MLP, x (10, 2), y (10, 1), under eqx.filter_jit",
                 hints=(("dot_general", vmap_hint), ("shape", vmap_hint)))
     assert_close(got, _mse(model, x, y), what="the loss", hint="jnp.mean((jax.vmap(model)(x) - y) ** 2)")
-    grads = _call(eqx.filter_grad(candidate), model, x, y, what="eqx.filter_grad")
-    expected = eqx.filter_grad(_mse)(model, x, y)
+    grads = _call(eqx.filter_jit(eqx.filter_grad(candidate)), model, x, y, what="eqx.filter_grad")
+    expected = eqx.filter_jit(eqx.filter_grad(_mse))(model, x, y)
     assert_close(eqx.filter(grads, eqx.is_array), eqx.filter(expected, eqx.is_array), what="its gradient",
                  rtol=1e-4, atol=1e-5, hint="the loss must be a differentiable function of the model's arrays")
     return "loss and gradients match under eqx.filter_jit / eqx.filter_grad"
@@ -468,7 +468,7 @@ def mixture_score(candidate: Callable) -> str:
         f = jax.jit(jax.vmap(candidate, in_axes=(0, None, None, None)))
         got = _call(f, xs, mix.weights, mix.means, mix.stds, what=f"6 points, {mix.weights.shape[0]} components, "
                     "under jit(vmap)")
-        expected = jax.vmap(lambda x: lv.analytic_score(mix, x))(xs)
+        expected = jax.jit(jax.vmap(lv.analytic_score, in_axes=(None, 0)))(mix, xs)
         if getattr(got, "shape", None) == expected.shape and not _allclose(got, expected, rtol=1e-3, atol=1e-4):
             dens = jnp.exp(jax.vmap(lambda x: lv.log_density(mix, x))(xs))[:, None]
             uniform = lv.GaussianMixture(jnp.full_like(mix.weights, 1.0 / mix.weights.shape[0]), mix.means, mix.stds)
@@ -503,17 +503,19 @@ def langevin_step(candidate: Callable) -> str:
             _raise_batch(y)
         return lv.score(mix, y)
 
-    got = _call(candidate, key, x, score_fn, eps, what="4000 particles of shape (4000, 2), step_size=0.05",
+    got = _call(_jit(candidate, static_argnums=2), key, x, score_fn, eps,
+                what="4000 particles of shape (4000, 2), step_size=0.05, under jit",
                 hints=(("score_fn takes one point", "score_fn takes one point: apply it to the batch with "
                                                     "jax.vmap(score_fn)(x)"),))
     expect(getattr(got, "shape", None) == x.shape, f"expected particles of shape {x.shape}, got "
            f"{getattr(got, 'shape', type(got).__name__)}", hint=step_hint)
-    drift = x + eps * jax.vmap(score_fn)(x)
+    scores = jax.jit(jax.vmap(score_fn))(x)
+    drift = x + eps * scores
     if _allclose(got, drift + jnp.sqrt(2 * eps) * jax.random.normal(key, x.shape)):
         return "exactly x + ε score(x) + √(2ε) z"
     # drawn differently: judge the update by its statistics. z should be N(0, 1) and
     # uncorrelated with the score; a missing or wrong drift shows up as a correlation.
-    s = np.asarray(jax.vmap(score_fn)(x))
+    s = np.asarray(scores)
     z = np.asarray((got - drift) / jnp.sqrt(2 * eps))
     std = float(z.std())
     beta = float(np.sum(z * s) / np.sum(s * s))
