@@ -1,0 +1,190 @@
+"""Masked language modelling with ESM2: what the model predicts at masked positions.
+
+ESM2 was trained to recover residues hidden behind ``<mask>``. Masking one position
+``i`` and reading the model's distribution there gives ``p(x_i | x_{-i})``: the
+*masked marginal*. Doing that for every position gives an L × 20 table of
+probabilities, whose per-position entropy says where the model is sure (conserved,
+structurally constrained positions) and where anything goes.
+
+All tables here are over the 20 standard amino acids in the order of
+:data:`~workshop_protein.tokens.AMINO_ACIDS` (``ACDEFGHIKLMNPQRSTVWY``), renormalised
+over those 20 (ESM2 also gives a little probability to special and rare tokens).
+
+Example::
+
+    model, info = load_model()
+    table = masked_marginals(model, "MKTAYIAKQRQISFVKSHFSRQ")     # (22, 20) log-probs
+    probs = np.exp(table); ent = entropy(probs)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Int
+
+from .tokens import AA_TOKENS, AMINO_ACIDS, MASK, tokenize
+
+__all__ = [
+    "aa_log_probs",
+    "masked_marginals",
+    "predict_masked",
+    "MaskedPrediction",
+    "entropy",
+    "pseudo_perplexity",
+    "plot_masked_marginals",
+]
+
+
+def aa_log_probs(logits: Float[Array, "... 33"]) -> Float[Array, "... 20"]:
+    """Log-probabilities over the 20 standard amino acids (renormalised) from ESM2 logits."""
+    return jax.nn.log_softmax(logits[..., AA_TOKENS], axis=-1)
+
+
+@eqx.filter_jit
+def _masked_marginals(model, tokens: Int[Array, " T"], positions: Int[Array, " P"], batch_size: int) -> Float[Array, "P 20"]:
+    def one(pos):
+        masked = tokens.at[pos + 1].set(MASK)  # token pos+1 is residue pos (after <cls>)
+        return aa_log_probs(model(masked).logits[pos + 1])
+
+    # lax.map with batch_size runs `batch_size` masked copies at once under vmap.
+    return jax.lax.map(one, positions, batch_size=batch_size)
+
+
+def masked_marginals(model, seq: str, positions: Sequence[int] | None = None, *, batch_size: int = 16) -> np.ndarray:
+    """``log p(x_i = a | x_{-i})`` for every position ``i`` (0-based) and amino acid ``a``.
+
+    Each position is masked on its own (one forward pass per position, ``batch_size``
+    of them at a time under ``vmap``).
+
+    Arguments:
+        model: an esm2quinox ESM2.
+        seq: the protein sequence.
+        positions: 0-based residue positions; default: all.
+        batch_size: masked copies evaluated together.
+
+    Returns:
+        ``float32`` array ``(len(positions), 20)`` of log-probabilities, columns in the
+        order of :data:`AMINO_ACIDS`.
+    """
+    tokens = jnp.asarray(tokenize(seq))
+    n = len(tokens) - 2
+    pos = np.arange(n) if positions is None else np.asarray(list(positions), dtype=np.int32)
+    if pos.size and (pos.min() < 0 or pos.max() >= n):
+        raise IndexError(f"positions must be 0-based and below the length {n}; got {pos.min()}..{pos.max()}")
+    return np.asarray(_masked_marginals(model, tokens, jnp.asarray(pos, dtype=jnp.int32), int(batch_size)))
+
+
+@dataclass(frozen=True)
+class MaskedPrediction:
+    """The model's guesses at masked positions.
+
+    Attributes:
+        positions: the 0-based positions that were masked.
+        probs: ``(len(positions), 20)`` probabilities over :data:`AMINO_ACIDS`.
+        entropy: ``(len(positions),)`` entropies in nats.
+        top: for each position, the ``k`` most likely amino acids with probabilities.
+    """
+
+    positions: tuple[int, ...]
+    probs: np.ndarray
+    entropy: np.ndarray
+    top: tuple[tuple[tuple[str, float], ...], ...]
+
+
+def predict_masked(model, seq: str, positions: Sequence[int] | None = None, *, k: int = 3) -> MaskedPrediction:
+    """Mask ``positions`` together (one forward pass) and return the model's predictions.
+
+    ``<mask>`` written in ``seq`` is masked too; with ``positions=None`` the predictions
+    are for those.
+
+    Example::
+
+        >>> pred = predict_masked(model, "MKT<mask>YIAKQR")
+        >>> pred.top[0]          # e.g. (('A', 0.21), ('L', 0.12), ('K', 0.08))
+    """
+    tokens = np.array(tokenize(seq))
+    if positions is None:
+        positions = [int(i) - 1 for i in np.flatnonzero(tokens == MASK)]
+        if not positions:
+            raise ValueError("no position to predict: write <mask> in the sequence or pass positions=[...]")
+    positions = tuple(int(p) for p in positions)
+    n = len(tokens) - 2
+    for p in positions:
+        if not 0 <= p < n:
+            raise IndexError(f"position {p} is outside 0..{n - 1}")
+    tokens[[p + 1 for p in positions]] = MASK
+    logits = _forward_logits(model, jnp.asarray(tokens))
+    logp = np.asarray(aa_log_probs(logits[np.array(positions) + 1]))
+    probs = np.exp(logp)
+    ent = entropy(probs)
+    top = []
+    for row in probs:
+        order = np.argsort(-row)[:k]
+        top.append(tuple((AMINO_ACIDS[j], float(row[j])) for j in order))
+    return MaskedPrediction(positions, probs, ent, tuple(top))
+
+
+@eqx.filter_jit
+def _forward_logits(model, tokens):
+    return model(tokens).logits
+
+
+def entropy(probs: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Shannon entropy in nats along ``axis`` (0 log 0 taken as 0). Uniform over 20: log 20 ≈ 3.0."""
+    p = np.asarray(probs, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, -p * np.log(p), 0.0)
+    return terms.sum(axis=axis)
+
+
+def pseudo_perplexity(model, seq: str, *, batch_size: int = 16) -> float:
+    """``exp`` of the mean ``-log p(x_i | x_{-i})`` of the true residues (lower: more natural).
+
+    Only the 20 standard amino acids are scored; other letters are skipped.
+    """
+    logp = masked_marginals(model, seq, batch_size=batch_size)
+    idx = [(i, AMINO_ACIDS.index(a)) for i, a in enumerate(seq.upper()) if a in AMINO_ACIDS]
+    if not idx:
+        raise ValueError("the sequence has no standard amino acid to score")
+    rows, cols = np.array(idx).T
+    return float(np.exp(-logp[rows, cols].mean()))
+
+
+def plot_masked_marginals(seq: str, log_probs: np.ndarray, path=None, *, title: str = "Masked-LM predictions"):
+    """Heatmap of ``p(a | x_{-i})`` (positions × amino acids) with the wild type marked, and the entropy.
+
+    Returns the matplotlib figure (saved to ``path`` when given).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    probs = np.exp(np.asarray(log_probs))
+    n = probs.shape[0]
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(max(6, 0.18 * n + 2), 5.5), sharex=True,
+                                  gridspec_kw={"height_ratios": [3, 1]})
+    im = ax.imshow(probs.T, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_yticks(range(20), list(AMINO_ACIDS), fontsize=7)
+    ax.set_ylabel("amino acid")
+    wt = [(i, AMINO_ACIDS.index(a)) for i, a in enumerate(seq[:n].upper()) if a in AMINO_ACIDS]
+    if wt:
+        xs, ys = zip(*wt)
+        ax.scatter(xs, ys, marker="s", s=12, facecolors="none", edgecolors="white", linewidths=0.8, label="wild type")
+        ax.legend(loc="upper right", fontsize=7, framealpha=0.6)
+    fig.colorbar(im, ax=[ax, ax2], label="p(amino acid | rest)")
+    ax.set_title(title)
+    ent = entropy(probs)
+    ax2.plot(range(n), ent, color="tab:red")
+    ax2.axhline(np.log(20), color="gray", ls="--", lw=0.8)
+    ax2.set_ylabel("entropy (nats)")
+    ax2.set_xlabel("position (0-based)")
+    if path is not None:
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    return fig
