@@ -197,3 +197,35 @@ def test_lessons_command_reports_a_broken_source_without_traceback(fake_dist, tm
     res = CliRunner().invoke(main, ["lessons", "tinymod", "--to", str(tmp_path / "x")])
     assert res.exit_code == 1
     assert "never closed" in res.output and "Traceback" not in res.output
+
+
+def _build_notebooks_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "ci" / "build_notebooks.py"
+    spec = importlib.util.spec_from_file_location("build_notebooks", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_ci_build_notebooks_writes_and_detects_stale_notebooks(tinymod, tmp_path, capsys):
+    script = _build_notebooks_script()
+    repo = tmp_path / "repo"
+    (repo / "modules" / "tinymod").mkdir(parents=True)
+    args = ["--repo", str(repo), "tinymod"]
+    assert script.main(["--check", *args]) == 1
+    assert "modules/tinymod/notebooks/01_double.ipynb (missing)" in capsys.readouterr().err
+    assert script.main(args) == 0
+    committed = repo / "modules" / "tinymod" / "notebooks" / "01_double.ipynb"
+    assert "# TODO: return two times x" in committed.read_text()
+    assert script.main(["--check", *args]) == 0
+    committed.write_text(committed.read_text().replace("Doubling", "Halving"))
+    capsys.readouterr()
+    assert script.main(["--check", *args]) == 1
+    assert "Stale notebooks" in capsys.readouterr().err
+    assert script.main(args) == 0 and script.main(["--check", *args]) == 0
+    (committed.parent / "99_old.ipynb").write_text("{}")
+    assert script.main(["--check", *args]) == 1
+    assert "99_old.ipynb: no lesson produces it" in capsys.readouterr().err

@@ -138,3 +138,14 @@ def test_data_hash_helper_matches_the_scaffolded_registry(module):
     folder, pkg = module
     digest = hashlib.sha256((pkg / "data" / "scores.txt").read_bytes()).hexdigest()
     assert digest in (pkg / "plugin.py").read_text()
+
+
+def test_a_check_in_the_exercise_cell_itself_is_run_after_the_stub(module):
+    folder, pkg = module
+    text = _lesson(pkg).read_text().replace('    # END SOLUTION\n\n\n# %%\ncheck(', '    # END SOLUTION\n\n\ncheck(')
+    assert text != _lesson(pkg).read_text()
+    _lesson(pkg).write_text(text)
+    report = validate_module(registry().get("valmod"), only=["01_stable_sums"])
+    # only the committed notebook is stale (the lesson changed); the stub is still caught
+    assert [f for f in report.failures if "stale" not in f] == []
+    assert ("ok", "valmod.logsumexp: fails on the exercise stub (not attempted)") in report.lines

@@ -161,7 +161,7 @@ def _validate_lesson(decl: ModuleDeclaration, lesson, report: Report, *, execute
     called.update(built.check_names)
     groups = built.exercise_groups()
     for ex, check_cells in groups:
-        if not check_cells:
+        if not check_cells and not built.cells[ex].checks:
             report.add("warn", f"{where}, cell {ex + 1}: an exercise with no check() cell after it (no feedback)")
     n_ex = len(groups)
     report.add("ok" if not broken else "fail",
@@ -218,7 +218,7 @@ def _execute_lesson(decl: ModuleDeclaration, built, report: Report, *, timeout: 
     expected = list(dict.fromkeys(
         [n for n in built.check_names if n.split(".")[0] == decl.name]
         + [f"{decl.name}.{c.name}" for c in decl.checks if c.lesson == built.lesson.id]))
-    stubbed = {n for _, cells in built.exercise_groups() for j in cells for n in built.cells[j].checks}
+    stubbed = {n for ex, cells in built.exercise_groups() for j in (ex, *cells) for n in built.cells[j].checks}
     for name in expected:
         sol = [r for r in results if r["check"] == name and r["phase"] == "solution"]
         stub = [r for r in results if r["check"] == name and r["phase"] == "stub"]
