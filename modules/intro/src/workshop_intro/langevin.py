@@ -210,8 +210,14 @@ def compare_samplers(key: PRNGKeyArray, n_particles: int, n_steps: int, n_levels
     annealed = jax.jit(annealed_langevin, static_argnums=(4,))(mix, k2, x0, sigmas, per_level, eps)
     exact = sample(mix, k3, n_particles)
     reference = sample(mix, k4, n_reference)
+    return summarize(mix, x0, plain, annealed, exact, reference)
+
+
+def summarize(mix: GaussianMixture, initial: Array, plain: Array, annealed: Array, exact: Array,
+              reference: Array) -> Comparison:
+    """Measure plain and annealed samples (and an exact sample, the noise floor) against ``reference``."""
     return Comparison(
-        initial=x0, plain=plain, annealed=annealed, exact=exact,
+        initial=initial, plain=plain, annealed=annealed, exact=exact,
         true_weights=mix.weights,
         plain_weights=mode_weights(mix, plain),
         annealed_weights=mode_weights(mix, annealed),
