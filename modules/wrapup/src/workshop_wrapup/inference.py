@@ -31,24 +31,35 @@ from numpyro.infer import MCMC, NUTS, init_to_value
 from .sersic import PARAM_NAMES, SersicParams, observed_model
 
 
+def sersic_priors(shape: tuple[int, int]) -> dict[str, dist.Distribution]:
+    """Broad, physical priors on the seven parameters of a galaxy in an image of ``shape``.
+
+    The brightness is positive and may span orders of magnitude (log-normal); the radius
+    is anywhere from half a pixel to the image size (log-uniform); the index and the
+    ellipticity are bounded; the centre is near the middle of the stamp.
+    """
+    h, w = shape
+    return {
+        "amplitude": dist.LogNormal(0.0, 2.0),
+        "r_eff": dist.LogUniform(0.5, float(max(h, w))),
+        "n": dist.Uniform(0.3, 8.0),
+        "ellipticity": dist.Uniform(0.0, 0.9),
+        "angle": dist.Uniform(0.0, float(np.pi)),
+        "x0": dist.Normal((w - 1) / 2, w / 4),
+        "y0": dist.Normal((h - 1) / 2, h / 4),
+    }
+
+
 def sersic_model(image: Float[Array, "h w"] | None, psf: Float[Array, "h w"], noise_sigma: float) -> None:
-    """The generative model: priors on the seven parameters, Gaussian noise on every pixel.
+    """The generative model: :func:`sersic_priors` on the parameters, Gaussian noise on every pixel.
 
     Arguments:
         image: the observed image (``None`` to sample fake images from the prior).
         psf: the PSF, wrapped at pixel ``(0, 0)``.
         noise_sigma: the per-pixel noise standard deviation.
     """
-    h, w = psf.shape
-    params = SersicParams(
-        amplitude=numpyro.sample("amplitude", dist.LogNormal(0.0, 2.0)),
-        r_eff=numpyro.sample("r_eff", dist.LogUniform(0.5, float(max(h, w)))),
-        n=numpyro.sample("n", dist.Uniform(0.3, 8.0)),
-        ellipticity=numpyro.sample("ellipticity", dist.Uniform(0.0, 0.9)),
-        angle=numpyro.sample("angle", dist.Uniform(0.0, jnp.pi)),
-        x0=numpyro.sample("x0", dist.Normal((w - 1) / 2, w / 4)),
-        y0=numpyro.sample("y0", dist.Normal((h - 1) / 2, h / 4)),
-    )
+    priors = sersic_priors(psf.shape)
+    params = SersicParams(*(numpyro.sample(name, priors[name]) for name in PARAM_NAMES))
     numpyro.sample("image", dist.Normal(observed_model(params, psf), noise_sigma).to_event(2), obs=image)
 
 
