@@ -158,6 +158,7 @@ def _participant_notebook(path, mean_body: str, double_body: str = "return 2 * x
     return path
 
 
+@pytest.mark.slow  # executes notebooks in a kernel
 def test_check_notebook_one_right_one_wrong(tinymod, tmp_path):
     nb = _participant_notebook(tmp_path / "01_basics.ipynb", "return sum(xs) / (len(xs) + 1)")
     before = nb.read_text()
@@ -181,6 +182,7 @@ def test_check_notebook_one_right_one_wrong(tinymod, tmp_path):
     assert any(l.startswith("tinymod") and l.rstrip().endswith("1/4") for l in listing.output.splitlines())
 
 
+@pytest.mark.slow  # executes notebooks in a kernel
 def test_check_notebook_with_untouched_stubs_reports_not_attempted(tinymod, tmp_path):
     nb = _participant_notebook(tmp_path / "stubs.ipynb", "# TODO: return the average\n    ...",
                                double_body="# TODO: return two times x\n    ...")

@@ -62,6 +62,7 @@ def test_new_creates_a_complete_module(tmp_path, monkeypatch, clean_modules):
     assert "uv" not in pyproject.get("tool", {})  # no workspace around it: plain pip works
 
 
+@pytest.mark.slow  # executes notebooks in a kernel
 def test_the_new_module_lists_and_validates(tmp_path, monkeypatch, clean_modules):
     folder = scaffold("demo_mod", tmp_path / "demo_mod")
     _register(folder, monkeypatch)
@@ -75,6 +76,7 @@ def test_the_new_module_lists_and_validates(tmp_path, monkeypatch, clean_modules
     assert "demo_mod: valid" in res.output
 
 
+@pytest.mark.slow  # executes notebooks in a kernel
 def test_the_new_modules_own_tests_pass(tmp_path, monkeypatch, clean_modules):
     folder = scaffold("demo_mod", tmp_path / "demo_mod")
     src = _register(folder, monkeypatch)

@@ -43,6 +43,7 @@ def _lesson(pkg: Path) -> Path:
     return pkg / "lessons" / "01_stable_sums.py"
 
 
+@pytest.mark.slow  # executes notebooks in a kernel
 def test_a_fresh_scaffold_is_valid(module):
     res = CliRunner().invoke(main, ["validate", "valmod"])
     assert res.exit_code == 0, res.output
@@ -52,6 +53,7 @@ def test_a_fresh_scaffold_is_valid(module):
         assert expected in res.output, expected
 
 
+@pytest.mark.slow  # executes notebooks in a kernel
 def test_deleting_the_solution_body_makes_validate_fail(module):
     folder, pkg = module
     text = _lesson(pkg).read_text()
@@ -73,6 +75,7 @@ def test_a_stale_committed_notebook_is_reported(module):
         f"--to {folder / 'notebooks'} --force' (or 'python ci/build_notebooks.py' in the repository)"]
 
 
+@pytest.mark.slow  # executes notebooks in a kernel
 def test_a_check_that_passes_on_the_stub_is_caught(module):
     folder, pkg = module
     (pkg / "checks.py").write_text("def logsumexp(candidate):\n    return 'anything goes'\n")
@@ -127,6 +130,7 @@ def test_validate_usage_errors(module):
     assert res.exit_code == 0 and "valmod: valid" in res.output
 
 
+@pytest.mark.slow  # executes notebooks in a kernel
 def test_validate_never_touches_the_participants_progress(module, tmp_path):
     progress_file = Path(os.environ["WORKSHOP_PROGRESS"])
     report = validate_module(registry().get("valmod"))
@@ -140,6 +144,7 @@ def test_data_hash_helper_matches_the_scaffolded_registry(module):
     assert digest in (pkg / "plugin.py").read_text()
 
 
+@pytest.mark.slow  # executes notebooks in a kernel
 def test_a_check_in_the_exercise_cell_itself_is_run_after_the_stub(module):
     folder, pkg = module
     text = _lesson(pkg).read_text().replace('    # END SOLUTION\n\n\n# %%\ncheck(', '    # END SOLUTION\n\n\ncheck(')

@@ -12,6 +12,8 @@ import click
 
 COMMANDS: list = []
 
+from .cli import EPILOG  # noqa: E402  (cli imports this file at its end, once EPILOG exists)
+
 
 def _cli():
     from . import cli
@@ -34,7 +36,7 @@ def _marks() -> dict[str, str]:
 # --------------------------------------------------------------------------- lessons
 
 
-@click.command()
+@click.command(epilog=EPILOG)
 @click.argument("module")
 @click.option("--to", "dest", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the notebooks (default: ./workshop-notebooks/MODULE).")
@@ -208,7 +210,7 @@ def _check_notebook(decl, path: Path, timeout: int) -> int:
     return _cli().EXIT_PROBLEM if failed else _cli().EXIT_OK
 
 
-@click.command("check")
+@click.command("check", epilog=EPILOG)
 @click.argument("target")
 @click.argument("notebook", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--timeout", default=600, show_default=True, help="Seconds allowed per notebook cell.")
@@ -245,7 +247,7 @@ COMMANDS.append(check_cmd)
 # --------------------------------------------------------------------------- validate
 
 
-@click.command()
+@click.command(epilog=EPILOG)
 @click.argument("modules", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Validate every installed module.")
 @click.option("--no-execute", is_flag=True, help="Only the static checks: do not execute notebooks.")
@@ -312,7 +314,7 @@ COMMANDS.append(validate)
 # --------------------------------------------------------------------------- new
 
 
-@click.command()
+@click.command(epilog=EPILOG)
 @click.argument("name")
 @click.option("--to", "dest", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of the new module (default: ./modules/NAME).")
@@ -350,7 +352,7 @@ def course() -> None:
     """Course manifests: modules in order, with minutes and breaks."""
 
 
-@course.command("show")
+@course.command("show", epilog=EPILOG)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--start", default=None, help="Start time HH:MM (default: the manifest's, else 09:00).")
 def course_show(file: Path, start: str | None) -> None:
@@ -369,3 +371,15 @@ def course_show(file: Path, start: str | None) -> None:
 
 
 COMMANDS.append(course)
+
+
+def _register_commands() -> None:
+    # Normally cli.py adds COMMANDS when it imports this file; when this file is imported
+    # first, cli.py saw an empty list, so add them here too (adding twice is harmless).
+    from . import cli
+
+    for command in COMMANDS:
+        cli.main.add_command(command)
+
+
+_register_commands()
