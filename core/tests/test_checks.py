@@ -207,3 +207,20 @@ def test_check_reset_forgets_progress(tinymod, capsys):
     assert progress.passed_checks("tinymod") == {"double"}
     res = CliRunner().invoke(main, ["check", "tinymod", "--reset"])
     assert res.exit_code == 0 and progress.passed_checks("tinymod") == set()
+
+
+@pytest.mark.slow  # executes notebooks in a kernel
+def test_check_notebook_stops_a_cell_that_runs_too_long(tinymod, tmp_path):
+    nb = v4.new_notebook()
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    nb.cells = [v4.new_code_cell("from workshop import check"),
+                v4.new_code_cell('check("tinymod.double", lambda x: 2 * x)'),
+                v4.new_code_cell("import time\ntime.sleep(120)"),
+                v4.new_code_cell('check("tinymod.mean", lambda xs: sum(xs) / len(xs))')]
+    path = tmp_path / "slow.ipynb"
+    nbformat.write(nb, path)
+    res = CliRunner().invoke(main, ["check", "tinymod", str(path), "--timeout", "15"])
+    assert res.exit_code == 1
+    assert "a cell ran longer than 15 s (the cell starting 'import time'); the cells after it did not run" in res.output
+    assert "double  passed" in res.output and "mean    not attempted" in res.output
+    assert "1/2 passed" in res.output

@@ -150,6 +150,15 @@ def _lessons_of_notebook(decl, nb) -> tuple[list[str], list[str]]:
     return sorted(lesson_ids), checks
 
 
+def _timed_out_cell(exc: Exception) -> str:
+    """`` (the cell starting 'time.sleep(60)')`` from nbclient's timeout message, when it says."""
+    lines = str(exc).splitlines()
+    for k, line in enumerate(lines):
+        if line.startswith("-----") and k + 1 < len(lines) and lines[k + 1].strip():
+            return f" (the cell starting {lines[k + 1].strip()[:60]!r})"
+    return ""
+
+
 def _check_notebook(decl, path: Path, timeout: int) -> int:
     import nbformat
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -172,10 +181,12 @@ def _check_notebook(decl, path: Path, timeout: int) -> int:
         stopped = ""
         try:
             execute(nb, cwd=path.resolve().parent, env=env, timeout=timeout)
-        except CellTimeoutError:
-            stopped = f"a cell ran longer than {timeout} s; the cells after it did not run"
+        except CellTimeoutError as exc:
+            stopped = f"a cell ran longer than {timeout} s{_timed_out_cell(exc)}; the cells after it did not run"
         except DeadKernelError:
             stopped = "the Python kernel died (out of memory?); the cells after it did not run"
+        except Exception as exc:  # a kernel that cannot start, a malformed notebook
+            stopped = f"the notebook could not be run: {type(exc).__name__}: {str(exc)[:300]}"
         results = [json.loads(l) for l in report.read_text().splitlines()] if report.exists() else []
     latest = {r["check"]: r for r in results}
     marks = _marks()
@@ -207,7 +218,7 @@ def _check_notebook(decl, path: Path, timeout: int) -> int:
     if stopped:
         click.echo(click.style(f"  note: {stopped}", fg="yellow"))
     click.echo(f"{passed}/{len(checks)} passed" + (f", {failed} failed" if failed else ""))
-    return _cli().EXIT_PROBLEM if failed else _cli().EXIT_OK
+    return _cli().EXIT_PROBLEM if failed or stopped else _cli().EXIT_OK
 
 
 @click.command("check", epilog=EPILOG)

@@ -199,6 +199,8 @@ def _execute_lesson(decl: ModuleDeclaration, built, report: Report, *, timeout: 
             report.add("fail", f"{where}: a cell ran longer than {timeout} s under preset {preset!r}")
         except DeadKernelError as exc:
             report.add("fail", f"{where}: the kernel died ({exc}); out of memory?")
+        except Exception as exc:  # a kernel that cannot start, a broken notebook
+            report.add("fail", f"{where}: the notebook could not be executed: {type(exc).__name__}: {exc}")
         took = time.monotonic() - t0
         results = [json.loads(l) for l in reports.read_text().splitlines()] if reports.exists() else []
     solution_errors = 0
