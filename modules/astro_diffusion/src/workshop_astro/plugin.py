@@ -59,9 +59,24 @@ _TOY_DATASETS: list[DataEntry] = []
 
 _GALAXY_LESSONS: list[Lesson] = []
 _GALAXY_CHECKS: list[Check] = []
-_GALAXY_DEMOS: list[Demo] = []
-_GALAXY_DATASETS: list[DataEntry] = []
-_DEFAULT_DEMO: str | None = None  # "galaxies" once the galaxy demo exists
+_GALAXY_DEMOS: list[Demo] = [
+    Demo("galaxies", "workshop_astro.demos:galaxies",
+         "train a U-Net on real HDF galaxies within --budget, sample in 20 steps, measure morphology vs held-out",
+         minutes=5),
+]
+_GALAXY_DATASETS: list[DataEntry] = [
+    DataEntry("hdf_stamps_32.npz", sha256="77cf70aa8269b47581b9f3d999a756ddf3337d895cd8d6c92333046afb3b88b2",
+              embedded="data/hdf_stamps_32.npz", size=934686,
+              description="368 training + 100 held-out 32x32 RGB galaxy stamps cut from the Hubble Deep Field "
+                          "(spatially separate strips); recipe datasets/astro_hdf_stamps.py",
+              source="skimage.data.hubble_deep_field() (NASA/STScI, public domain)"),
+    DataEntry("Galaxy10_DECals.h5", sha256="19aefc477c41bb7f77ff07599a6b82a038dc042f889a111b0d4d98bb755c1571",
+              url="https://zenodo.org/records/10845026/files/Galaxy10_DECals.h5",
+              description="Galaxy10 DECals: 17,736 RGB 256x256 galaxy images in 10 morphology classes; "
+                          "workshop_astro.galaxies.galaxy10_processor(resolution) downsamples it once",
+              source="astroNN (Leung & Bovy); DESI Legacy Imaging Surveys / Galaxy Zoo DECaLS"),
+]
+_DEFAULT_DEMO: str | None = "galaxies"
 
 # -------------------------------------------------------------------------------------------
 

@@ -362,11 +362,29 @@ def train(
 
             bar = tqdm(total=total, initial=start, desc="training", unit="step", dynamic_ncols=True)
         smooth = losses[-1] if losses else None
-        for s in range(start, total):
-            if deadline is not None and time.monotonic() + 0.5 * step_time > deadline:
-                stopped = "deadline"
-                break
+        replan_every = max(10, (total - start) // 20)
+        t_window = time.monotonic()
+        s = start
+        while s < total:
+            if deadline is not None:
+                now = time.monotonic()
+                if now + 0.5 * step_time > deadline:
+                    stopped = "deadline"
+                    break
+                # On a shared machine the step time drifts: re-plan from the recent pace
+                # so the cosine schedule still ends when the budget does.
+                if s > start and (s - start) % replan_every == 0:
+                    pace = (now - t_window) / replan_every
+                    new_total = s + max(1, int(0.97 * (deadline - now) / pace))
+                    if max_steps is not None:
+                        new_total = min(new_total, max_steps)
+                    plan.total_steps = total = new_total
+                    if bar is not None:
+                        bar.total = total
+                        bar.refresh()
+                    t_window = now
             state, loss = step_fn(state, data_dev, learning_rate(s, plan))
+            s += 1
             lv = float(loss)
             losses.append(lv)
             smooth = lv if smooth is None else 0.95 * smooth + 0.05 * lv
@@ -374,7 +392,7 @@ def train(
                 bar.update(1)
                 bar.set_postfix(loss=f"{smooth:.4f}", refresh=False)
             if callback:
-                callback(s + 1, lv)
+                callback(s, lv)
             if ckpt is not None and time.monotonic() - last_ckpt > checkpoint_every_s:
                 save_checkpoint(ckpt, state, meta_now("running"))
                 last_ckpt = time.monotonic()

@@ -1,0 +1,140 @@
+"""Galaxy demos: ``workshop run astro`` (``galaxies``), ``generate`` and ``reconstruct``.
+
+Each takes a :class:`workshop.RunContext` and returns a dict of numbers and paths;
+figures and JSON go to ``ctx.out``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from workshop import RunContext
+
+__all__ = ["GalaxyPreset", "GALAXY_PRESETS", "sample_galaxies", "galaxies", "generate", "reconstruct"]
+
+
+@dataclass(frozen=True)
+class GalaxyPreset:
+    """Sizes of the galaxy demo at one hardware preset."""
+
+    unet: str  # key of workshop_astro.unet.PRESET_CONFIGS
+    batch_size: int
+    budget_s: float  # default --budget
+    max_steps: int | None  # cap on training steps (tiny: a handful)
+    n_samples: int
+    sampler_steps: int  # DPM-Solver++(2M) steps = NFE
+    reserve_s: float  # time kept for sampling, evaluation and figures
+
+
+GALAXY_PRESETS: dict[str, GalaxyPreset] = {
+    "tiny": GalaxyPreset("tiny", 8, 120.0, 12, 16, 8, 30.0),
+    "cpu": GalaxyPreset("cpu", 32, 300.0, None, 100, 20, 75.0),
+    "gpu": GalaxyPreset("gpu", 128, 900.0, None, 400, 25, 120.0),
+    "full": GalaxyPreset("full", 256, 3600.0, None, 1000, 30, 300.0),
+}
+
+
+def _plot_loss(losses, path, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(losses, lw=0.6, alpha=0.5, label="per step")
+    if len(losses) >= 20:
+        k = max(5, len(losses) // 30)
+        ax.plot(np.arange(k - 1, len(losses)), np.convolve(losses, np.ones(k) / k, mode="valid"), lw=1.5, label=f"mean of {k}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("noise-prediction MSE")
+    ax.set_yscale("log")
+    ax.set_title(title, fontsize=10)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def sample_galaxies(model, sde, key, n, steps, resolution, batch=128, clip=1.0):
+    """DPM-Solver++(2M) samples from a noise-predicting model, in batches; ``(x, nfe)``."""
+    import equinox as eqx
+    import jax
+
+    from .fewstep import dpm_solver_sample, model_score
+
+    c = model.config.image_channels
+
+    @eqx.filter_jit
+    def run(model, key, x_init):
+        return dpm_solver_sample(sde, model_score(model, sde), key, x_init.shape, n_steps=steps,
+                                 x_init=x_init, clip_denoised=clip)
+
+    batch = min(batch, n)
+    outs = []
+    nfe = 0
+    for i in range(0, n, batch):
+        m = min(batch, n - i)
+        k = jax.random.fold_in(key, i)
+        x_init = sde.prior_sample(k, (batch, c, resolution, resolution))  # fixed shape: one compilation
+        x, nfe = run(model, k, x_init)
+        outs.append(np.asarray(x)[:m])
+    return np.concatenate(outs), int(nfe)
+
+
+def galaxies(ctx: RunContext) -> dict:
+    """Train a U-Net on the embedded HDF galaxies within the budget, sample, evaluate, plot."""
+    import jax
+
+    from .evaluate import compare, plot_report
+    from .galaxies import load_stamps
+    from .sde import VPSDE
+    from .train import TrainConfig, train
+    from .unet import count_params, config_for
+
+    p = GALAXY_PRESETS[ctx.preset]
+    budget = ctx.budget or p.budget_s
+    data = load_stamps(ctx.fetch("hdf_stamps_32.npz"))
+    unet = config_for(p.unet)
+    sde = VPSDE()
+    cfg = TrainConfig(batch_size=p.batch_size, seed=ctx.seed)
+    ctx.log(f"galaxies: {len(data.train)} training and {len(data.test)} held-out HDF stamps "
+            f"({data.resolution}x{data.resolution}), {jax.device_count()} device(s); budget {budget:.0f} s")
+    train_budget = max(5.0, budget - ctx.elapsed() - p.reserve_s)
+    result = train(data.train, unet, cfg, sde=sde, budget_s=train_budget, max_steps=p.max_steps,
+                   checkpoint=ctx.path("checkpoint.eqx"), progress=ctx.verbose)
+    ctx.log(f"trained {result.steps_done} steps ({result.stopped}) in {result.seconds:.0f} s: "
+            f"{result.step_time_s:.3f} s/step, {result.images_per_s:.0f} images/s, {count_params(result.ema)} parameters")
+
+    t0 = time.monotonic()
+    n = p.n_samples
+    generated, nfe = sample_galaxies(result.ema, sde, jax.random.key(ctx.seed + 1), n, p.sampler_steps, data.resolution)
+    sample_s = time.monotonic() - t0
+    ctx.log(f"sampled {n} galaxies with DPM-Solver++(2M): {nfe} score evaluations, {sample_s:.1f} s")
+
+    report = compare(generated, data.train, data.test, seed=ctx.seed)
+    stats = report.pop("_stats")
+    metrics = dict(
+        preset=ctx.preset, budget_s=budget, train=dict(
+            steps=result.steps_done, planned_steps=result.plan.total_steps, stopped=result.stopped,
+            seconds=result.seconds, step_time_s=result.step_time_s, images_per_s=result.images_per_s,
+            parameters=count_params(result.ema), final_loss=float(np.mean(result.losses[-20:])),
+            resumed_from=result.resumed_from, devices=jax.device_count()),
+        sampler=dict(name="dpm_solver_2m", nfe=nfe, n_samples=n, seconds=sample_s),
+        **report,
+    )
+    report["_stats"] = stats
+    plot_report(report, generated, data.test, ctx.path("galaxies.png"),
+                title=f"HDF galaxies: {result.steps_done} training steps, DPM-Solver++ {nfe} NFE")
+    _plot_loss(result.losses, ctx.path("loss.png"), f"training loss ({result.steps_done} steps, {result.seconds:.0f} s)")
+    np.save(ctx.path("generated.npy"), generated)
+    metrics["wall_s"] = ctx.elapsed()
+    ctx.save_json("metrics.json", metrics)
+    ctx.log(f"mean distance to held-out {report['mean_distance']:.2f} vs train/held-out floor {report['mean_floor']:.2f}; "
+            f"memorisation ratio {report['memorisation']['ratio']:.2f} (1 = like held-out, 0 = copies)")
+    ctx.log(f"wrote {ctx.out}/galaxies.png, loss.png, metrics.json in {ctx.elapsed():.0f} s")
+    return dict(steps=result.steps_done, nfe=nfe, mean_distance=report["mean_distance"],
+                mean_floor=report["mean_floor"], memorisation_ratio=report["memorisation"]["ratio"],
+                wall_s=ctx.elapsed(), metrics=str(ctx.path("metrics.json")), figure=str(ctx.path("galaxies.png")))

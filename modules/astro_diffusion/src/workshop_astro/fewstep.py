@@ -1,0 +1,173 @@
+"""Few-step deterministic samplers of the probability-flow ODE (10-40 score evaluations).
+
+The probability-flow ODE of a linear SDE becomes simple in the right variables. With
+``alpha(t)`` and ``std(t)`` the marginal coefficients, the noise prediction
+``eps(x, t) = -std(t) * score(x, t)`` and
+
+* ``y = x / alpha`` and ``sigma = std / alpha``: ``dy / dsigma = eps(x, t)`` (Karras et al.
+  2022). :func:`heun_sample` integrates this with Heun's 2nd-order method
+  (2 evaluations per step).
+* ``lambda = log(alpha / std)`` (half the log signal-to-noise ratio): the solution is
+  exact up to an integral of the denoised image ``x0(x, t) = (x - std eps) / alpha``
+  against ``exp(-lambda)``. :func:`dpm_solver_sample` approximates that integral with a
+  linear multistep formula (DPM-Solver++(2M), Lu et al. 2022): 1 evaluation per step.
+
+Both take the same arguments as :func:`workshop_astro.sampling.probability_flow_sample`
+(``score_fn(x, t)`` for ONE sample; the samplers ``vmap`` it) and return
+``(samples, nfe)``. They are pure functions: ``jax.jit`` them with ``n_steps`` fixed.
+
+Example::
+
+    >>> x, nfe = dpm_solver_sample(sde, score_fn, jax.random.key(0), (16, 3, 32, 32), n_steps=20)
+    >>> int(nfe)
+    20
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, PRNGKeyArray
+
+from .sde import SDE
+
+__all__ = ["time_grid", "heun_sample", "dpm_solver_sample", "model_score"]
+
+
+def model_score(model, sde: SDE):
+    """``score_fn(x, t) = -model(x, t) / std(t)`` for a noise-predicting ``model``."""
+    return lambda x, t: -model(x, t) / sde.marginal_std(t)
+
+
+def time_grid(sde: SDE, n_steps: int, t_eps: float = 1e-3, spacing: str = "logsnr", rho: float = 7.0) -> np.ndarray:
+    """``n_steps + 1`` decreasing times from ``T`` to ``t_eps``.
+
+    Arguments:
+        spacing: ``"logsnr"``: uniform in ``lambda = log(alpha / std)`` (DPM-Solver's
+            choice); ``"karras"``: uniform in ``sigma**(1/rho)`` with ``sigma = std / alpha``
+            (EDM's choice); ``"uniform"``: uniform in ``t``.
+
+    The inverse of ``lambda(t)`` is found by interpolation on a fine grid, so any
+    :class:`~workshop_astro.sde.SDE` works.
+    """
+    T = float(sde.T)
+    if spacing == "uniform":
+        return np.linspace(T, t_eps, n_steps + 1)
+    fine = np.linspace(t_eps, T, 8192)
+    # The grid is a constant of the sampler, even when called under jax.jit.
+    with jax.ensure_compile_time_eval():
+        alpha = np.asarray(jax.vmap(sde.marginal_mean_coeff)(jnp.asarray(fine)), np.float64)
+        std = np.asarray(jax.vmap(sde.marginal_std)(jnp.asarray(fine)), np.float64)
+    if spacing == "logsnr":
+        q = np.log(alpha / std)  # decreasing in t
+        targets = np.linspace(q[-1], q[0], n_steps + 1)  # from t = T to t = t_eps
+        return np.interp(targets, q[::-1], fine[::-1])
+    if spacing == "karras":
+        s = (std / alpha) ** (1.0 / rho)  # increasing in t
+        targets = np.linspace(s[-1], s[0], n_steps + 1)
+        return np.interp(targets, s, fine)
+    raise ValueError(f"spacing must be 'logsnr', 'karras' or 'uniform', got {spacing!r}")
+
+
+def _coeffs(sde: SDE, ts: np.ndarray):
+    t = jnp.asarray(ts, jnp.float32)
+    return t, jax.vmap(sde.marginal_mean_coeff)(t), jax.vmap(sde.marginal_std)(t)
+
+
+def heun_sample(
+    sde: SDE,
+    score_fn,
+    key: PRNGKeyArray,
+    shape: tuple[int, ...],
+    n_steps: int = 10,
+    t_eps: float = 1e-3,
+    *,
+    x_init: Array | None = None,
+    spacing: str = "karras",
+    clip_denoised: float | None = None,
+):
+    """Heun's method on ``dy/dsigma = eps`` (``y = x/alpha``, ``sigma = std/alpha``).
+
+    Arguments:
+        sde, score_fn, key, shape, t_eps, x_init: as in the other samplers.
+        n_steps: Heun steps; ``nfe = 2 * n_steps``.
+        spacing: the time grid (see :func:`time_grid`).
+        clip_denoised: clip the denoised estimate ``x0`` to ``[-c, c]`` (data range) at each
+            evaluation, or ``None``.
+
+    Returns:
+        ``(samples, nfe)``.
+    """
+    ts, alphas, stds = _coeffs(sde, time_grid(sde, n_steps, t_eps, spacing))
+    x = sde.prior_sample(key, shape) if x_init is None else jnp.asarray(x_init)
+    score = jax.vmap(score_fn, in_axes=(0, None))
+
+    def eps(x, t, a, s):
+        e = -s * score(x, t)
+        if clip_denoised is not None:
+            x0 = jnp.clip((x - s * e) / a, -clip_denoised, clip_denoised)
+            e = (x - a * x0) / s
+        return e
+
+    def step(x, i):
+        t0, t1, a0, a1, s0, s1 = ts[i], ts[i + 1], alphas[i], alphas[i + 1], stds[i], stds[i + 1]
+        y0 = x / a0
+        dsig = s1 / a1 - s0 / a0
+        d0 = eps(x, t0, a0, s0)
+        y1 = y0 + dsig * d0
+        d1 = eps(a1 * y1, t1, a1, s1)
+        y1 = y0 + dsig * 0.5 * (d0 + d1)
+        return a1 * y1, None
+
+    x, _ = jax.lax.scan(step, x, jnp.arange(n_steps))
+    return x, jnp.asarray(2 * n_steps)
+
+
+def dpm_solver_sample(
+    sde: SDE,
+    score_fn,
+    key: PRNGKeyArray,
+    shape: tuple[int, ...],
+    n_steps: int = 20,
+    t_eps: float = 1e-3,
+    *,
+    x_init: Array | None = None,
+    spacing: str = "logsnr",
+    clip_denoised: float | None = None,
+):
+    """DPM-Solver++(2M): second-order multistep in ``lambda = log(alpha/std)``, data prediction.
+
+    With ``h = lambda_{i+1} - lambda_i`` and ``D`` a linear extrapolation of the denoised
+    images at the last two times (first order on the first and last steps),
+    ``x_{i+1} = (std_{i+1}/std_i) x_i - alpha_{i+1} (exp(-h) - 1) D``.
+
+    Arguments:
+        as in :func:`heun_sample`; ``nfe = n_steps``.
+
+    Returns:
+        ``(samples, nfe)``.
+    """
+    ts, alphas, stds = _coeffs(sde, time_grid(sde, n_steps, t_eps, spacing))
+    lams = jnp.log(alphas / stds)
+    x = sde.prior_sample(key, shape) if x_init is None else jnp.asarray(x_init)
+    score = jax.vmap(score_fn, in_axes=(0, None))
+
+    def denoised(x, t, a, s):
+        x0 = (x + s**2 * score(x, t)) / a  # Tweedie: E[x0 | x_t]
+        return x0 if clip_denoised is None else jnp.clip(x0, -clip_denoised, clip_denoised)
+
+    def step(carry, i):
+        x, x0_prev = carry
+        x0 = denoised(x, ts[i], alphas[i], stds[i])
+        h = lams[i + 1] - lams[i]
+        h_prev = lams[i] - lams[jnp.maximum(i - 1, 0)]
+        r = h_prev / h
+        second = (1 + 0.5 / r) * x0 - (0.5 / r) * x0_prev
+        use_second = (i > 0) & (i < n_steps - 1)
+        D = jnp.where(use_second, second, x0)
+        x_next = (stds[i + 1] / stds[i]) * x - alphas[i + 1] * jnp.expm1(-h) * D
+        return (x_next, x0), None
+
+    (x, _), _ = jax.lax.scan(step, (x, jnp.zeros_like(x)), jnp.arange(n_steps))
+    return x, jnp.asarray(n_steps)
