@@ -183,12 +183,20 @@ def test_check_notebook_one_right_one_wrong(tinymod, tmp_path):
 
 
 @pytest.mark.slow  # executes notebooks in a kernel
-def test_check_notebook_with_untouched_stubs_reports_not_attempted(tinymod, tmp_path):
-    nb = _participant_notebook(tmp_path / "stubs.ipynb", "# TODO: return the average\n    ...",
-                               double_body="# TODO: return two times x\n    ...")
-    res = CliRunner().invoke(main, ["check", "tinymod", str(nb)])
+def test_check_a_folder_of_notebooks_with_untouched_stubs(tinymod, tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    res = CliRunner().invoke(main, ["check", "tinymod", str(folder)])
+    assert res.exit_code == 2 and "workshop lessons tinymod" in res.output
+    _participant_notebook(folder / "stubs.ipynb", "# TODO: return the average\n    ...",
+                          double_body="# TODO: return two times x\n    ...")
+    (folder / "01_basics_solution.ipynb").write_text("not even json")  # solutions are not checked
+    (folder / "other.ipynb").write_text(nbformat.writes(v4.new_notebook()))  # not this module's
+    res = CliRunner().invoke(main, ["check", "tinymod", str(folder)])
     assert res.exit_code == 0, res.output
+    assert "tinymod: stubs.ipynb" in res.output and "other.ipynb" not in res.output
     assert res.output.count("not attempted") == 2 and "0/2 passed" in res.output
+    assert "tinymod: 0/2 checks passed in 1 notebook" in res.output
 
 
 def test_check_one_check_and_unknown_names(tinymod):

@@ -171,7 +171,7 @@ def _check_notebook(decl, path: Path, timeout: int) -> int:
         nb = nbformat.read(path, as_version=4)
     except Exception as exc:
         click.echo(click.style("cannot read the notebook: ", fg="red") + f"{path}: {exc}", err=True)
-        return _cli().EXIT_PROBLEM
+        return _cli().EXIT_PROBLEM, 0, 0
     lesson_ids, checks = _lessons_of_notebook(decl, nb)
     click.echo(f"Running {path.name} from top to bottom (preset {os.environ.get('WORKSHOP_PRESET') or 'tiny'})…")
     with tempfile.TemporaryDirectory(prefix="workshop-check-") as tmp:
@@ -218,12 +218,33 @@ def _check_notebook(decl, path: Path, timeout: int) -> int:
     if stopped:
         click.echo(click.style(f"  note: {stopped}", fg="yellow"))
     click.echo(f"{passed}/{len(checks)} passed" + (f", {failed} failed" if failed else ""))
-    return _cli().EXIT_PROBLEM if failed or stopped else _cli().EXIT_OK
+    return (_cli().EXIT_PROBLEM if failed or stopped else _cli().EXIT_OK), passed, len(checks)
+
+
+def _notebooks_in(decl, folder: Path) -> list[Path]:
+    """The module's exercise notebooks in ``folder``: named after a lesson, or tagged with the module."""
+    import nbformat
+
+    ids = {l.id for l in decl.lessons}
+    found = []
+    for p in sorted(folder.glob("*.ipynb")):
+        if p.stem.endswith("_solution"):
+            continue
+        if p.stem in ids:
+            found.append(p)
+            continue
+        try:
+            meta = nbformat.read(p, as_version=4).metadata.get("workshop", {})
+        except Exception:
+            continue
+        if meta.get("module") == decl.name:
+            found.append(p)
+    return found
 
 
 @click.command("check", epilog=EPILOG)
 @click.argument("target")
-@click.argument("notebook", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("notebook", required=False, type=click.Path(path_type=Path))
 @click.option("--timeout", default=600, show_default=True, help="Seconds allowed per notebook cell.")
 @click.option("--reset", is_flag=True, help="Forget your recorded progress in MODULE.")
 def check_cmd(target: str, notebook: Path | None, timeout: int, reset: bool) -> None:
@@ -233,6 +254,7 @@ def check_cmd(target: str, notebook: Path | None, timeout: int, reset: bool) -> 
       workshop check astro                           progress list of module astro
       workshop check astro.forward_marginal          one check: what it asks, your status
       workshop check astro 01_forward.ipynb          run the notebook, report each exercise
+      workshop check astro workshop-notebooks/astro  every notebook of astro in that folder
     """
     module, _, short = target.partition(".")
     decl = _module(module)
@@ -246,8 +268,22 @@ def check_cmd(target: str, notebook: Path | None, timeout: int, reset: bool) -> 
         if notebook is not None:
             raise _cli().UsageProblem("give either MODULE.CHECK or MODULE NOTEBOOK, not both")
         _one_check(decl, short)
+    elif notebook is not None and notebook.is_dir():
+        paths = _notebooks_in(decl, notebook)
+        if not paths:
+            raise _cli().UsageProblem(f"no notebook of module {decl.name!r} in {notebook} "
+                                      f"(get them with 'workshop lessons {decl.name} --to {notebook}')")
+        codes, passed, total = [], 0, 0
+        for k, path in enumerate(paths):
+            if k:
+                click.echo()
+            code, p, t = _check_notebook(decl, path, timeout)
+            codes.append(code)
+            passed, total = passed + p, total + t
+        click.echo(click.style(f"\n{decl.name}: {passed}/{total} checks passed in {len(paths)} notebook{'s' * (len(paths) != 1)}", bold=True))
+        sys.exit(max(codes))
     elif notebook is not None:
-        sys.exit(_check_notebook(decl, notebook, timeout))
+        sys.exit(_check_notebook(decl, notebook, timeout)[0])
     else:
         _progress_list(decl)
 
