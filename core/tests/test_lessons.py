@@ -170,6 +170,35 @@ def test_write_lessons_keeps_edited_notebooks_unless_forced(tinymod, tmp_path):
     assert "# TODO: return two times x" in (dest / "01_double.ipynb").read_text()
 
 
+def test_an_untouched_notebook_follows_the_lesson_an_edited_one_does_not(tinymod, tmp_path):
+    from workshop._plugins import registry
+
+    decl = registry().get("tinymod")
+    source = tinymod / "workshop_tinymod" / "lessons" / "01_double.py"
+    dest = tmp_path / "nb"
+    L.write_lessons(decl, dest, solutions=True)
+    source.write_text(source.read_text().replace("Some words.", "Better words."))
+    assert [r.action for r in L.write_lessons(decl, dest, solutions=True)] == ["updated", "updated"]
+    assert "Better words." in (dest / "01_double.ipynb").read_text()
+    mine = (dest / "01_double.ipynb").read_text().replace("# TODO: return two times x", "return 2 * x")
+    (dest / "01_double.ipynb").write_text(mine)
+    source.write_text(source.read_text().replace("Better words.", "Best words."))
+    assert [r.action for r in L.write_lessons(decl, dest, solutions=True)] == ["kept", "updated"]
+    assert (dest / "01_double.ipynb").read_text() == mine
+    assert "Best words." in (dest / "01_double_solution.ipynb").read_text()
+
+
+def test_a_broken_lesson_writes_nothing(fake_dist, tmp_path):
+    from workshop._plugins import registry
+
+    fake_dist({"tinymod": ("workshop_tinymod_plugin", PLUGIN)},
+              extra_modules={"workshop_tinymod/__init__.py": "",
+                             "workshop_tinymod/lessons/01_double.py": "# %%\n# END SOLUTION\n"})
+    with pytest.raises(L.LessonError):
+        L.write_lessons(registry().get("tinymod"), tmp_path / "nb")
+    assert not (tmp_path / "nb").exists()
+
+
 def test_lessons_command_writes_notebooks_and_says_how_to_open_them(tinymod, tmp_path):
     dest = tmp_path / "mine"
     res = CliRunner().invoke(main, ["lessons", "tinymod", "--to", str(dest)])
@@ -180,7 +209,7 @@ def test_lessons_command_writes_notebooks_and_says_how_to_open_them(tinymod, tmp
     (dest / "01_double.ipynb").write_text((dest / "01_double.ipynb").read_text().replace("...", "return 2 * x"))
     res = CliRunner().invoke(main, ["lessons", "tinymod", "--to", str(dest), "--solutions"])
     assert res.exit_code == 0
-    assert "kept" in res.output and "--force" in res.output
+    assert "kept" in res.output and "you edited it" in res.output and "--force" in res.output
     assert (dest / "01_double_solution.ipynb").is_file()
 
 

@@ -62,8 +62,9 @@ def lessons(module: str, dest: Path | None, solutions: bool, force: bool) -> Non
     where = dest.resolve()
     click.echo(click.style(f"{decl.title}: notebooks in {where}", bold=True))
     for r in results:
-        note = {"written": "", "unchanged": "", "kept": "  (differs from the lesson: kept your version; --force overwrites it)"}[r.action]
-        style = {"written": "green", "unchanged": None, "kept": "yellow"}[r.action]
+        note = {"kept": "  (you edited it: kept your version; --force replaces it with the lesson's)",
+                "updated": "  (the lesson changed; you had not edited it)"}.get(r.action, "")
+        style = {"written": "green", "updated": "green", "kept": "yellow"}.get(r.action)
         click.echo(f"  {click.style(f'{r.action:<9}', fg=style)} {r.path.name:<32} {r.lesson.title}{note}")
     click.echo("\nOpen them with:")
     click.echo(f"  Jupyter:  jupyter lab {where}")

@@ -317,7 +317,12 @@ def notebook_text(nb) -> str:
 
 @dataclass(frozen=True)
 class WriteResult:
-    """What :func:`write_lessons` did with one file: ``"written"``, ``"unchanged"`` or ``"kept"``."""
+    """What :func:`write_lessons` did with one file.
+
+    ``action`` is ``"written"`` (new, or forced), ``"updated"`` (the lesson changed and the
+    participant had not touched the old copy), ``"unchanged"`` or ``"kept"`` (the participant
+    edited it; only ``force`` overwrites it).
+    """
 
     path: Path
     action: str
@@ -325,34 +330,63 @@ class WriteResult:
     variant: str
 
 
+#: In a participant's folder: the sha256 of each notebook as last written, to tell
+#: "never touched" (safe to update) from "edited by the participant" (kept).
+WRITTEN_MANIFEST = ".workshop-lessons.json"
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def write_lessons(decl: ModuleDeclaration, dest: Path, *, solutions: bool = False, force: bool = False,
                   lessons: list[Lesson] | None = None) -> list[WriteResult]:
     """Write the participant's notebooks (``<id>.ipynb``; ``<id>_solution.ipynb`` with ``solutions``).
 
-    A file whose content differs from what would be written (the participant's work) is
-    ``"kept"`` unless ``force``. Raises :class:`LessonError` when a source cannot be built.
+    A notebook the participant has edited is ``"kept"`` unless ``force``; one they never
+    touched is brought up to date with the lesson. Raises :class:`LessonError` when a
+    source cannot be built (before anything is written).
     """
+    import json
+
     dest = Path(dest)
+    chosen = list(lessons if lessons is not None else decl.lessons)
+    builds = [build(decl, lesson) for lesson in chosen]  # fail before touching the folder
     dest.mkdir(parents=True, exist_ok=True)
+    manifest_path = dest / WRITTEN_MANIFEST
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict):
+            manifest = {}
+    except (OSError, ValueError):
+        manifest = {}
     out: list[WriteResult] = []
-    for lesson in lessons if lessons is not None else decl.lessons:
-        built = build(decl, lesson)
+    for lesson, built in zip(chosen, builds):
         todo = [("exercise", built.exercise, dest / f"{lesson.id}.ipynb")]
         if solutions:
             todo.append(("solution", built.solution, dest / f"{lesson.id}_solution.ipynb"))
         for variant, nb, path in todo:
             text = notebook_text(nb)
+            action = "written"
             if path.exists():
-                if path.read_text(encoding="utf-8") == text:
+                current = path.read_text(encoding="utf-8")
+                if current == text:
+                    manifest[path.name] = _sha(text)
                     out.append(WriteResult(path, "unchanged", lesson, variant))
                     continue
-                if not force:
+                untouched = manifest.get(path.name) == _sha(current)
+                if not (force or untouched):
                     out.append(WriteResult(path, "kept", lesson, variant))
                     continue
+                action = "updated" if untouched else "written"
             tmp = path.with_name(path.name + ".tmp")
             tmp.write_text(text, encoding="utf-8")
             tmp.replace(path)
-            out.append(WriteResult(path, "written", lesson, variant))
+            manifest[path.name] = _sha(text)
+            out.append(WriteResult(path, action, lesson, variant))
+    tmp = manifest_path.with_name(manifest_path.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(manifest_path)
     return out
 
 
