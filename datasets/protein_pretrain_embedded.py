@@ -191,7 +191,9 @@ def main() -> None:
         idx = rng.choice(len(train), size=args.batch, p=lengths / lengths.sum())
         tokens = crop_batch(rng, [train[i] for i in idx], args.crop)
         inp, target = mask_batch(rng, tokens, MASK)
-        model, opt_state, loss = step(model, opt_state, jnp.asarray(inp), jnp.asarray(tokens), jnp.asarray(target), lr)
+        # lr goes in as an array: a Python float would be static under filter_jit (a recompile per step)
+        model, opt_state, loss = step(model, opt_state, jnp.asarray(inp), jnp.asarray(tokens), jnp.asarray(target),
+                                      jnp.asarray(lr, dtype=jnp.float32))
         running.append(float(loss))
         it += 1
         if it % args.eval_every == 0:

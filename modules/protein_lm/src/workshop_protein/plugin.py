@@ -10,8 +10,27 @@ Two halves of the module are declared side by side and combined at the end:
 from workshop import Check, DataEntry, Demo, HardwareNeeds, Lesson, ModuleDeclaration, hookimpl
 
 # --- Language-model half: tokens, models, masked LM, mutation effects -------------------
-_LM_LESSONS: list[Lesson] = []
-_LM_CHECKS: list[Check] = []
+_LM_LESSONS: list[Lesson] = [
+    Lesson("01_attention", "Attention and the transformer layer", "lessons/01_attention.py", minutes=15),
+    Lesson("02_masked_lm", "ESM2 as a masked language model", "lessons/02_masked_lm.py", minutes=15),
+    Lesson("03_mutations", "Zero-shot mutation effects", "lessons/03_mutations.py", minutes=15),
+]
+_LM_CHECKS: list[Check] = [
+    Check("scaled_dot_product_attention", "workshop_protein.checks:scaled_dot_product_attention", lesson="01_attention",
+          summary="softmax(q kᵀ/√d) v with a mask, returning output and weights"),
+    Check("multi_head_attention", "workshop_protein.checks:multi_head_attention", lesson="01_attention",
+          summary="split into heads, attend per head with vmap, concatenate, project"),
+    Check("mask_tokens", "workshop_protein.checks:mask_tokens", lesson="02_masked_lm",
+          summary="put <mask> at 0-based residue positions (after <cls>)"),
+    Check("masked_lm_loss", "workshop_protein.checks:masked_lm_loss", lesson="02_masked_lm",
+          summary="cross-entropy of the true tokens at the masked positions only"),
+    Check("wildtype_marginal", "workshop_protein.checks:wildtype_marginal", lesson="03_mutations",
+          summary="log p(mutant) - log p(wild type) from one unmasked pass"),
+    Check("masked_marginal_table", "workshop_protein.checks:masked_marginal_table", lesson="03_mutations",
+          summary="mask each position alone (vmap) and score every substitution"),
+    Check("additive_score", "workshop_protein.checks:additive_score", lesson="03_mutations",
+          summary="score a multi-mutant 'A4G:R10W' as the sum of its single-mutant scores"),
+]
 _LM_DEMOS: list[Demo] = [
     Demo(
         "tour",
