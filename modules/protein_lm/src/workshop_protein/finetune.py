@@ -356,15 +356,19 @@ def spearman(x, y) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
+@eqx.filter_jit
+def _predict_and_loss(predictor: Predictor, tokens, labels, weights):
+    return jax.vmap(predictor.predict)(tokens), loss_fn(predictor, tokens, labels, weights)
+
+
 def evaluate(predictor: Predictor, data: LabelledSequences, *, batch_size: int = 32) -> dict:
     """Loss and the task's metric (``spearman`` or ``accuracy``) on ``data``."""
     preds, losses, n = [], 0.0, 0
-    fwd = eqx.filter_jit(lambda p, t: jax.vmap(p.predict)(t))
-    loss = eqx.filter_jit(loss_fn)
     for idx in length_buckets([len(s) for s in data.sequences], batch_size, seed=None):
         tokens, _, labels, weights = make_batch(data, idx)
-        preds.append(np.asarray(fwd(predictor, tokens)))
-        losses += float(loss(predictor, tokens, labels, weights)) * len(idx)
+        p, l = _predict_and_loss(predictor, tokens, labels, weights)
+        preds.append(np.asarray(p))
+        losses += float(l) * len(idx)
         n += len(idx)
         preds[-1] = (idx, preds[-1])
     order = np.concatenate([i for i, _ in preds])
