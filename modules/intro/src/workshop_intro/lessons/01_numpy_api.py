@@ -71,7 +71,7 @@ print("v is unchanged:", v, "| w:", w)
 
 # %%
 def set_diagonal(a, value):
-    # BEGIN SOLUTION: convert a with jnp.asarray, then return a.at[i, i].set(value) with i = jnp.arange(n)
+    # BEGIN SOLUTION: return a copy of a (possibly a NumPy array) with its diagonal set to value, using .at[]
     a = jnp.asarray(a)
     i = jnp.arange(a.shape[0])
     return a.at[i, i].set(value)
@@ -124,7 +124,7 @@ print(keys.shape)
 
 # %%
 def two_normals(key, n):
-    # BEGIN SOLUTION: split the key into k1, k2 and draw x with k1, y with k2
+    # BEGIN SOLUTION: split the key, then draw x and y with different subkeys
     k1, k2 = jax.random.split(key)
     x = jax.random.normal(k1, (n,))
     y = jax.random.normal(k2, (n,))

@@ -96,7 +96,7 @@ print(jax.vmap(scaled, in_axes=(None, 0))(jnp.arange(3.0), jnp.array([1.0, 2.0])
 
 # %%
 def pairwise_sq_distances(xs, ys):
-    # BEGIN SOLUTION: define sq_dist(x, y) for one pair, then vmap over ys inside and over xs outside
+    # BEGIN SOLUTION: write the squared distance of one pair, then vmap it over ys (inside) and over xs (outside)
     def sq_dist(x, y):
         return jnp.sum((x - y) ** 2)
 
@@ -133,7 +133,7 @@ print(f"time per gradient: grad {gc.grad_s * 1e6:.0f} us, finite differences {gc
 
 # %%
 def loss_and_grad(w, x, y):
-    # BEGIN SOLUTION: define loss(w) = mean((x @ w - y) ** 2) and return jax.value_and_grad(loss)(w)
+    # BEGIN SOLUTION: define the loss as a function of w and return jax.value_and_grad of it, at w
     def loss(w):
         return jnp.mean((x @ w - y) ** 2)
 
@@ -160,7 +160,7 @@ check("intro.loss_and_grad", loss_and_grad)
 
 # %%
 def jacobian(f, x):
-    # BEGIN SOLUTION: return jax.jacfwd(f)(x)
+    # BEGIN SOLUTION: return the (m, n) Jacobian of f at x with a forward-mode transform
     return jax.jacfwd(f)(x)
     # END SOLUTION
 
@@ -208,7 +208,7 @@ print(final, partial_sums, "| NumPy:", np.cumsum(np.arange(1.0, 6.0)))
 
 # %%
 def ar1_trajectory(x0, a, noise):
-    # BEGIN SOLUTION: a step (x, e) -> (new, new) with new = a * x + e, scanned over noise from x0
+    # BEGIN SOLUTION: write step(x, e) -> (new state, output) and scan it over the noise from x0; return the outputs
     def step(x, e):
         new = a * x + e
         return new, new

@@ -53,7 +53,7 @@ print(jax.tree.map(jnp.shape, grads))
 
 # %%
 def sgd_step(params, grads, lr):
-    # BEGIN SOLUTION: return jax.tree.map(lambda p, g: p - lr * g, params, grads)
+    # BEGIN SOLUTION: return a new tree with p - lr * g at every leaf (jax.tree.map walks both trees together)
     return jax.tree.map(lambda p, g: p - lr * g, params, grads)
     # END SOLUTION
 
@@ -147,7 +147,7 @@ print("trainable parameters:", n_params)
 
 # %%
 def scale_weights(model, factor):
-    # BEGIN SOLUTION: eqx.partition(model, eqx.is_array), scale the arrays with jax.tree.map, eqx.combine them back
+    # BEGIN SOLUTION: partition the model into arrays and the rest, scale the arrays, combine them back
     arrays, rest = eqx.partition(model, eqx.is_array)
     scaled = jax.tree.map(lambda p: factor * p, arrays)
     return eqx.combine(scaled, rest)

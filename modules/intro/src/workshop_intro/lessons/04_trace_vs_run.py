@@ -79,7 +79,7 @@ except jax.errors.TracerIntegerConversionError as err:
 
 # %%
 def jit_with_static_n(fn):
-    # BEGIN SOLUTION: return jax.jit(fn, static_argnames="n")
+    # BEGIN SOLUTION: return fn jitted, with its argument n marked static
     return jax.jit(fn, static_argnames="n")
     # END SOLUTION
 
@@ -129,7 +129,7 @@ print(jax.jit(lambda x: jax.lax.cond(x > 0, lambda x: x, lambda x: 0.0 * x, x))(
 
 # %%
 def piecewise(x):
-    # BEGIN SOLUTION: return jnp.where(x > 1, x ** 2, 2 * x - 1)
+    # BEGIN SOLUTION: choose between x ** 2 and 2 * x - 1 without a Python if
     return jnp.where(x > 1.0, x**2, 2.0 * x - 1.0)
     # END SOLUTION
 
@@ -147,7 +147,7 @@ check("intro.piecewise", piecewise)
 
 # %%
 def newton_sqrt(a):
-    # BEGIN SOLUTION: jax.lax.while_loop with cond |x*x - a| > 1e-6 * a and body x -> 0.5 * (x + a / x), from x = a
+    # BEGIN SOLUTION: Newton steps x -> (x + a / x) / 2 from x = a inside jax.lax.while_loop, while |x*x - a| > 1e-6 * a
     def keep_going(x):
         return jnp.abs(x * x - a) > 1e-6 * a
 
@@ -219,7 +219,7 @@ finally:
 
 # %%
 def safe_norm(x):
-    # BEGIN SOLUTION: s = sum(x**2); safe = jnp.where(s > 0, s, 1.0); return jnp.where(s > 0, jnp.sqrt(safe), 0.0)
+    # BEGIN SOLUTION: sqrt(sum(x ** 2)) with the double-where trick, so that the gradient at 0 is 0
     s = jnp.sum(x**2)
     safe = jnp.where(s > 0, s, 1.0)
     return jnp.where(s > 0, jnp.sqrt(safe), 0.0)

@@ -48,7 +48,7 @@ model = eqx.nn.MLP(in_size=1, out_size=1, width_size=32, depth=2, activation=jax
 
 # %%
 def mlp_loss(model, x, y):
-    # BEGIN SOLUTION: predict with jax.vmap(model)(x) and return the mean of the squared errors
+    # BEGIN SOLUTION: vmap the model over the batch and return the mean squared error
     pred = jax.vmap(model)(x)
     return jnp.mean((pred - y) ** 2)
     # END SOLUTION
@@ -137,7 +137,7 @@ plt.show()
 
 # %%
 def solve_spd(A, b):
-    # BEGIN SOLUTION: wrap A in lx.MatrixLinearOperator(A, lx.positive_semidefinite_tag) and return linear_solve(...).value
+    # BEGIN SOLUTION: wrap A in an operator tagged positive semidefinite, solve with Cholesky, return the solution's value
     operator = lx.MatrixLinearOperator(A, lx.positive_semidefinite_tag)
     return lx.linear_solve(operator, b, solver=lx.Cholesky()).value
     # END SOLUTION

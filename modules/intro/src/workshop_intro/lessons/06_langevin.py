@@ -43,7 +43,7 @@ print("weights:", mix.weights, "| means:", mix.means.tolist(), "| stds:", mix.st
 
 # %%
 def mixture_score(x, weights, means, stds):
-    # BEGIN SOLUTION: define log_p(x) with jax.nn.logsumexp over the components and return jax.grad(log_p)(x)
+    # BEGIN SOLUTION: write log p(x) with jax.nn.logsumexp over the components and return its gradient at x
     def log_p(x):
         sq = jnp.sum((x - means) ** 2, axis=-1)
         return jax.nn.logsumexp(jnp.log(weights) - 0.5 * sq / stds**2 - x.shape[-1] * jnp.log(stds))
@@ -73,7 +73,7 @@ plt.show()
 
 # %%
 def langevin_step(key, x, score_fn, step_size):
-    # BEGIN SOLUTION: x + step_size * jax.vmap(score_fn)(x) + sqrt(2 * step_size) * jax.random.normal(key, x.shape)
+    # BEGIN SOLUTION: move x by step_size times the score (vmapped over the batch) plus noise of std sqrt(2 * step_size)
     noise = jax.random.normal(key, x.shape)
     return x + step_size * jax.vmap(score_fn)(x) + jnp.sqrt(2.0 * step_size) * noise
     # END SOLUTION
