@@ -1,0 +1,489 @@
+"""Checks for the toy lessons (01-06).
+
+Each check runs the participant's function on many inputs (random points, times near 0
+and T, several shapes, under ``jit`` where the lesson asks for it) against the reference
+in this package. When an answer is wrong, it is also compared with the typical mistakes
+(``beta(t)`` instead of its integral, a missing square root, the wrong sign of the
+reverse drift, ...) so that the hint names the mistake actually made.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from workshop.checking import CheckFailed, assert_close, assert_shape, call, expect
+
+__all__ = [
+    "vp_marginal",
+    "perturb",
+    "em_step",
+    "gaussian_score",
+    "dsm_loss",
+    "reverse_sde_drift",
+    "probability_flow_drift",
+    "probability_flow_solve",
+    "sliced_wasserstein",
+    "divergence",
+    "hutchinson_divergence",
+]
+
+TIMES = (1e-4, 1e-3, 0.05, 0.3, 0.5, 0.99, 1.0)
+
+
+def _close(a: Any, b: Any, rtol: float = 1e-4, atol: float = 1e-5) -> bool:
+    try:
+        import jax
+
+        la, lb = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
+        if len(la) != len(lb):
+            return False
+        return all(np.shape(x) == np.shape(y) and np.allclose(np.asarray(x, float), np.asarray(y, float), rtol=rtol, atol=atol)
+                   for x, y in zip(la, lb))
+    except (TypeError, ValueError):
+        return False
+
+
+def _compare(got: Any, expected: Any, mistakes: Callable[[], Iterable[tuple[Any, str]]] | None, *, what: str,
+             hint: str, rtol: float = 1e-4, atol: float = 1e-5) -> None:
+    """Pass if ``got`` matches ``expected``; else fail with the hint of the first mistake it matches.
+
+    ``mistakes()`` lists ``(wrong answer, hint)`` pairs; it is called only when ``got`` is wrong.
+    """
+    if _close(got, expected, rtol, atol):
+        return
+    for wrong, mistake_hint in (mistakes() if mistakes is not None else ()):
+        if _close(got, wrong, rtol, atol):
+            assert_close(got, expected, what=what, hint=mistake_hint, rtol=rtol, atol=atol)
+    assert_close(got, expected, what=what, hint=hint, rtol=rtol, atol=atol)
+
+
+def _fast_call(candidate: Callable, *args: Any, what: str, static: tuple[int, ...] = ()) -> Any:
+    """Call the candidate compiled with ``jax.jit`` (one compilation instead of one per
+    operation, which makes checks fast); if it cannot be jitted, call it eagerly through
+    :func:`workshop.checking.call`, which turns its errors into messages."""
+    import jax
+
+    try:
+        out = jax.jit(candidate, static_argnums=static)(*args)
+    except Exception:
+        return call(candidate, *args, what=what)
+    return call(lambda *a: out, what=what)
+
+
+def _jit_hint() -> str:
+    return ("it must also work under jax.jit: use jnp functions (not math or numpy) and no Python "
+            "'if' on array values")
+
+
+def _under_jit(candidate: Callable, *args: Any, what: str, static: tuple[int, ...] = ()) -> Any:
+    import jax
+
+    try:
+        return jax.jit(candidate, static_argnums=static)(*args)
+    except CheckFailed:
+        raise
+    except Exception as exc:  # their code failed only under tracing
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise CheckFailed(f"under jax.jit with {what} your function raised {type(exc).__name__}: {first[:200]}",
+                          hint=_jit_hint()) from None
+
+
+# --- lesson 01 ------------------------------------------------------------------------------
+
+
+def vp_marginal(candidate: Callable) -> str:
+    """``vp_marginal(x0, t, beta_min, beta_max) -> (mean, std)`` under the VP SDE (T = 1)."""
+    import jax
+    import jax.numpy as jnp
+
+    from .sde import VPSDE
+
+    rng = np.random.default_rng(0)
+    n = 0
+    for shape in ((2,), (5, 2), (3, 4, 4)):
+        for t in TIMES:
+            for bmin, bmax in ((0.1, 20.0), (0.5, 5.0)):
+                sde = VPSDE(bmin, bmax)
+                x0 = jnp.asarray(rng.normal(size=shape), jnp.float32)
+                what = f"x0 of shape {shape}, t={t}, beta_min={bmin}, beta_max={bmax}"
+                got = _fast_call(candidate, x0, t, bmin, bmax, what=what, static=(2, 3))
+                expect(isinstance(got, (tuple, list)) and len(got) == 2,
+                       f"with {what} your function should return a pair (mean, std)",
+                       hint="end with: return mean, std")
+                mean, std = got
+                assert_shape(jnp.asarray(mean), shape, what=f"the mean with {what}",
+                             hint="the mean is alpha(t) * x0: it has the shape of x0")
+                e_mean, e_std = sde.marginal(x0, t)
+                B0, beta0 = sde.integrated_beta(t), sde.beta(t)
+                B, beta_t = B0, beta0
+                _compare(mean, e_mean, lambda: [
+                    (jnp.exp(-beta_t * t / 2) * x0, "the mean uses the integral B(t) = beta_min t + (beta_max - beta_min) t^2 / 2, not beta(t) * t"),
+                    (jnp.exp(-beta_t / 2) * x0, "the mean uses the integral B(t) of beta, not beta(t) itself"),
+                    (jnp.exp(-B) * x0, "the mean coefficient is exp(-B(t) / 2): do not forget the 1/2"),
+                    (jnp.exp(-0.5 * (bmin * t + (bmax - bmin) * t**2)) * x0,
+                     "the integral of beta_min + (beta_max - beta_min) s is beta_min t + (beta_max - beta_min) t^2 / 2"),
+                ], what=f"the mean with {what}", hint="mean = exp(-B(t) / 2) * x0 with B(t) = beta_min t + (beta_max - beta_min) t^2 / 2")
+                std_arr = jnp.asarray(std)
+                expect(std_arr.shape in ((), shape), f"with {what} the std has shape {std_arr.shape}",
+                       hint="the std is one number for all coordinates (a scalar)")
+                e_std = jnp.broadcast_to(e_std, std_arr.shape)
+                B, beta_t = jnp.broadcast_to(B, std_arr.shape), jnp.broadcast_to(beta_t, std_arr.shape)
+                _compare(std_arr, e_std, lambda: [
+                    (1 - jnp.exp(-B), "that is the variance: take the square root for the std"),
+                    (jnp.sqrt(1 - jnp.exp(-beta_t * t)), "the std uses the integral B(t), not beta(t) * t"),
+                    (jnp.sqrt(1 - jnp.exp(-0.5 * B)), "the variance is 1 - exp(-B(t)), without a 1/2 (that one belongs to the mean)"),
+                    (jnp.exp(-B / 2), "that is the mean coefficient alpha(t); the std is sqrt(1 - alpha(t)^2)"),
+                ], what=f"the std with {what}", hint="std = sqrt(1 - exp(-B(t))); the std is one number, the same for every coordinate",
+                   atol=1e-5 if t > 1e-3 else 2e-5)
+                n += 1
+    x0 = jnp.ones((4, 2))
+    got = _under_jit(candidate, x0, 0.3, 0.1, 20.0, what="t=0.3", static=(2, 3))
+    _compare(got, VPSDE().marginal(x0, 0.3), None, what="the jitted result", hint=_jit_hint())
+    try:
+        stds = jax.vmap(lambda t: jnp.asarray(candidate(jnp.ones(2), t, 0.1, 20.0)[1]).reshape(-1)[0])(jnp.array([0.1, 0.5]))
+    except Exception as exc:
+        raise CheckFailed(f"under jax.vmap over t your function raised {type(exc).__name__}", hint=_jit_hint()) from None
+    assert_close(stds, jax.vmap(VPSDE().marginal_std)(jnp.array([0.1, 0.5])), what="the std under jax.vmap over t",
+                 hint="write it with jnp operations so that t may be a traced array")
+    return f"mean and std right on {n} inputs (3 shapes, t from 1e-4 to 1, two beta schedules), under jit and vmap"
+
+
+def perturb(candidate: Callable) -> str:
+    """``perturb(sde, x0, t, eps) -> x_t``: ``x0`` of shape (B, ...), ``t`` of shape (B,)."""
+    import jax.numpy as jnp
+
+    from .sde import VESDE, VPSDE
+
+    rng = np.random.default_rng(1)
+    n = 0
+    for sde in (VPSDE(), VESDE()):
+        for shape in ((2, 2), (7, 2), (3, 1, 4, 4)):
+            b = shape[0]
+            x0 = jnp.asarray(rng.normal(size=shape), jnp.float32)
+            eps = jnp.asarray(rng.normal(size=shape), jnp.float32)
+            t = jnp.asarray(rng.uniform(1e-3, 1.0, size=b), jnp.float32)
+            what = f"{type(sde).__name__}, x0 of shape {shape}, t of shape ({b},)"
+            got = call(candidate, sde, x0, t, eps, what=what)
+            assert_shape(got, shape, what=f"x_t with {what}",
+                         hint="alpha(t) and std(t) have shape (B,): reshape them to (B, 1, ...) before multiplying")
+            expand = (slice(None),) + (None,) * (len(shape) - 1)
+            alpha, std = sde.marginal_mean_coeff(t)[expand], sde.marginal_std(t)[expand]
+            _compare(got, alpha * x0 + std * eps, lambda: [
+                (alpha * x0 + std**2 * eps, "multiply the noise by the std, not the variance"),
+                (x0 + std * eps, "the mean is alpha(t) * x0, not x0"),
+                (alpha * (x0 + std * eps), "only x0 is scaled by alpha(t); the noise is scaled by std(t)"),
+            ], what=f"x_t with {what}",
+                hint="x_t = alpha(t) * x0 + std(t) * eps, with sde.marginal_mean_coeff(t) and sde.marginal_std(t) "
+                     "reshaped to (B, 1, ...); a (2,)-shaped t against a (2, 2) x0 broadcasts along the wrong axis",
+                rtol=1e-4, atol=1e-4)
+            n += 1
+    return f"x_t right for {n} batches (VP and VE, per-sample times, 2-D points and images)"
+
+
+# --- lesson 02 ------------------------------------------------------------------------------
+
+
+def em_step(candidate: Callable) -> str:
+    """``em_step(sde, x, t, dt, z) -> x_next``: one Euler–Maruyama step with standard normal ``z``."""
+    import jax.numpy as jnp
+
+    from .sde import VESDE, VPSDE
+
+    rng = np.random.default_rng(2)
+    n = 0
+    for sde in (VPSDE(), VESDE()):
+        for t in (0.0, 0.2, 0.7):
+            for dt in (1e-3, 0.01):
+                x = jnp.asarray(rng.normal(size=(6, 2)), jnp.float32)
+                z = jnp.asarray(rng.normal(size=(6, 2)), jnp.float32)
+                what = f"{type(sde).__name__}, t={t}, dt={dt}"
+                got = call(candidate, sde, x, t, dt, z, what=what)
+                f, g = sde.drift(x, t), sde.diffusion(t)
+                _compare(got, x + f * dt + g * jnp.sqrt(dt) * z, lambda: [
+                    (x + f * dt + g * dt * z, "the noise increment dW has std sqrt(dt), not dt: use g(t) * sqrt(dt) * z"),
+                    (x + f * dt + g * z, "scale the noise by sqrt(dt): dW ~ N(0, dt)"),
+                    (x + f * dt + g**2 * jnp.sqrt(dt) * z, "sde.diffusion(t) is g(t) already, do not square it"),
+                    (x + f + g * jnp.sqrt(dt) * z, "multiply the drift by dt"),
+                ], what=f"x_next with {what}", hint="x_next = x + f(x, t) dt + g(t) sqrt(dt) z", rtol=1e-4, atol=1e-5)
+                n += 1
+    return f"Euler–Maruyama step right on {n} inputs (VP and VE)"
+
+
+# --- lesson 03 ------------------------------------------------------------------------------
+
+
+def gaussian_score(candidate: Callable) -> str:
+    """``gaussian_score(x, mean, std) -> grad_x log N(x; mean, std^2 I)``."""
+    import jax
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(3)
+    n = 0
+    for shape in ((2,), (5, 2), (3, 8, 8)):
+        for std in (0.01, 0.5, 1.0, 3.0):
+            x = jnp.asarray(rng.normal(size=shape), jnp.float32)
+            mean = jnp.asarray(rng.normal(size=shape), jnp.float32)
+            what = f"x of shape {shape}, std={std}"
+            got = call(candidate, x, mean, std, what=what)
+            _compare(got, -(x - mean) / std**2, lambda: [
+                ((x - mean) / std**2, "the score points towards the mean: -(x - mean) / std^2"),
+                (-(x - mean) / std, "divide by the variance std^2, not the std"),
+                (-(x - mean), "do not forget to divide by std^2"),
+            ], what=f"the score with {what}", hint="grad log N(x; m, s^2 I) = -(x - m) / s^2", rtol=1e-4, atol=1e-4)
+            n += 1
+    # compare with autodiff of the log-density, as the lesson does
+    x = jnp.array([0.3, -1.2])
+    auto = jax.grad(lambda y: -0.5 * jnp.sum((y - 1.0) ** 2) / 0.25)(x)
+    assert_close(call(candidate, x, jnp.ones(2), 0.5, what="x=[0.3, -1.2], mean=1, std=0.5"), auto,
+                 what="the score against jax.grad of the log-density", hint="-(x - mean) / std^2", rtol=1e-4)
+    return f"score right on {n + 1} inputs, including against jax.grad"
+
+
+def dsm_loss(candidate: Callable) -> str:
+    """``dsm_loss(model, sde, x0, t, eps) -> scalar``: sigma^2-weighted DSM, mean over dimensions and batch."""
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    from .dsm import dsm_loss_at
+    from .sde import VPSDE
+    from .toy import GaussianMixture
+
+    rng = np.random.default_rng(4)
+    sde, gm = VPSDE(), GaussianMixture.default()
+    models = {
+        "the exact mixture score": lambda x, t: gm.score(x, t, sde),
+        "a linear model": lambda x, t: -x * (1.0 + t),
+        "a zero model": lambda x, t: jnp.zeros_like(x),
+    }
+    n = 0
+    reference = eqx.filter_jit(dsm_loss_at)
+    sample = eqx.filter_jit(gm.sample)
+    pairs = [("the exact mixture score", 16), ("a linear model", 2), ("a zero model", 16)]
+    for name, b in pairs:
+        model = models[name]
+        x0 = sample(jax.random.key(b), b)
+        eps = jnp.asarray(rng.normal(size=x0.shape), jnp.float32)
+        t = jnp.asarray(rng.uniform(1e-3, 1.0, size=b), jnp.float32)
+        what = f"{name}, a batch of {b}"
+        got = _fast_call(candidate, model, sde, x0, t, eps, what=what, static=(0, 1))
+        expect(np.size(got) == 1, f"with {what} the loss should be one number, got shape {np.shape(got)}",
+               hint="average over the dimensions and over the batch: jnp.mean(...)")
+        got = jnp.reshape(jnp.asarray(got), ())
+
+        def mistakes(model=model, x0=x0, t=t, eps=eps):
+            std = sde.marginal_std(t)[:, None]
+            xt = sde.marginal_mean_coeff(t)[:, None] * x0 + std * eps
+            s = jax.vmap(model)(xt, t)
+            return [
+                (jnp.mean(std**2 * (s - eps / std) ** 2), "the target score is -eps / std: check the sign"),
+                (jnp.mean((s + eps / std) ** 2), "weight each term by std(t)^2 (the 'sigma2' weighting), or the small times dominate"),
+                (jnp.mean(std**2 * (s + eps) ** 2), "the target score is -eps / std, not -eps"),
+                (jnp.mean(std * (s + eps / std) ** 2), "the weight is std(t)^2, not std(t)"),
+                (jnp.mean(jnp.sum(std**2 * (s + eps / std) ** 2, axis=-1)), "take the mean over the dimensions too, not the sum"),
+                (jnp.mean((std * jax.vmap(model)(x0, t) + eps) ** 2), "evaluate the model at the noised x_t = alpha x0 + std eps, not at x0"),
+            ]
+
+        _compare(got, reference(model, sde, x0, t, eps), mistakes, what=f"the loss with {what}",
+            hint="loss = mean of std(t)^2 * (model(x_t, t) + eps / std(t))^2 with x_t = alpha(t) x0 + std(t) eps",
+            rtol=1e-3, atol=1e-5)
+        n += 1
+    return f"loss right for {n} (model, batch) pairs, including the exact score"
+
+
+# --- lesson 04 ------------------------------------------------------------------------------
+
+
+def _drift_check(candidate: Callable, factor: float, name: str) -> int:
+    import jax.numpy as jnp
+
+    from .sde import VESDE, VPSDE
+    from .toy import GaussianMixture
+
+    gm = GaussianMixture.default()
+    rng = np.random.default_rng(5)
+    n = 0
+    for sde in (VPSDE(), VESDE(sigma_max=10.0)):
+        score_fn = lambda x, t, sde=sde: gm.score(x, t, sde)
+        for t in (1e-3, 0.1, 0.5, 1.0):
+            x = jnp.asarray(rng.normal(size=(2,)), jnp.float32)
+            what = f"{type(sde).__name__}, x={np.round(np.asarray(x), 3).tolist()}, t={t}"
+            got = call(candidate, sde, score_fn, x, t, what=what)
+            f, g2, s = sde.drift(x, t), sde.diffusion(t) ** 2, score_fn(x, t)
+            other = 0.5 if factor == 1.0 else 1.0
+            _compare(got, f - factor * g2 * s, lambda: [
+                (f + factor * g2 * s, "the score term enters with a minus sign: f - " + ("" if factor == 1 else "1/2 ") + "g^2 score "
+                                      "(integrating from T down to 0 turns it into a pull towards the data)"),
+                (-f + factor * g2 * s, "this is the drift in reversed time s = T - t; write it in t: f - " + ("" if factor == 1 else "1/2 ") + "g^2 score"),
+                (f - other * g2 * s, "the reverse SDE has g^2 score, the probability-flow ODE has g^2 score / 2"
+                                     f"; this is the {name}"),
+                (f - factor * jnp.sqrt(g2) * s, "sde.diffusion(t) is g(t): square it"),
+            ], what=f"the {name} with {what}", hint=f"{name} = f(x, t) - {'' if factor == 1 else '0.5 * '}g(t)^2 * score(x, t)",
+                rtol=1e-4, atol=1e-4)
+            n += 1
+    return n
+
+
+def reverse_sde_drift(candidate: Callable) -> str:
+    """``reverse_sde_drift(sde, score_fn, x, t) -> f(x, t) - g(t)^2 score(x, t)``."""
+    return f"reverse drift right on {_drift_check(candidate, 1.0, 'reverse-SDE drift')} inputs (VP and VE)"
+
+
+def probability_flow_drift(candidate: Callable) -> str:
+    """``probability_flow_drift(sde, score_fn, x, t) -> f(x, t) - g(t)^2 score(x, t) / 2``."""
+    return f"ODE velocity right on {_drift_check(candidate, 0.5, 'probability-flow velocity')} inputs (VP and VE)"
+
+
+# --- lesson 05 ------------------------------------------------------------------------------
+
+
+def probability_flow_solve(candidate: Callable) -> str:
+    """``probability_flow_solve(sde, score_fn, x_T, t_eps) -> x`` at ``t_eps`` for a batch ``x_T``."""
+    import jax
+
+    from .sampling import probability_flow_sample
+    from .sde import VPSDE
+    from .toy import GaussianMixture
+
+    gm, sde = GaussianMixture.default(), VPSDE()
+    score_fn = lambda x, t: gm.score(x, t, sde)
+    n = 0
+    for b, t_eps in ((8, 1e-3),):
+        x_T = jax.random.normal(jax.random.key(b), (b, 2))
+        what = f"a batch x_T of shape ({b}, 2), t_eps={t_eps}"
+        got = call(candidate, sde, score_fn, x_T, t_eps, what=what)
+        assert_shape(got, (b, 2), what=f"the samples with {what}",
+                     hint="return sol.ys[-1] (the state at t_eps), reshaped to the batch's shape")
+        ref, _ = probability_flow_sample(sde, score_fn, None, x_T.shape, rtol=1e-6, atol=1e-6, t_eps=t_eps, x_init=x_T)
+
+        def wrong_dir():
+            try:
+                return probability_flow_sample(sde, lambda x, t: -score_fn(x, t), None, x_T.shape, rtol=1e-5,
+                                               atol=1e-5, t_eps=t_eps, x_init=x_T)[0]
+            except Exception:  # it may not even finish
+                return None
+        _compare(got, ref, lambda: [
+            (x_T, "you returned x_T: integrate from t0=sde.T to t1=t_eps and return the solution's last state"),
+            (wrong_dir(), "the velocity is f - g^2 score / 2 (minus sign on the score)"),
+        ], what=f"the samples with {what}",
+            hint="diffeqsolve(ODETerm(velocity), Tsit5(), t0=sde.T, t1=t_eps, dt0=None, y0=x_T, "
+                 "stepsize_controller=PIDController(rtol=1e-5, atol=1e-5)) with velocity(t, y, args) = "
+                 "vmap of the probability-flow drift over the batch", rtol=1e-2, atol=1e-2)
+        n += 1
+    return "ODE samples match an accurate reference solve (8 points, t_eps = 1e-3)"
+
+
+def sliced_wasserstein(candidate: Callable) -> str:
+    """``sliced_wasserstein(x, y, directions) -> scalar``: directions are (d, P) unit columns; equal sizes."""
+    import jax
+    import jax.numpy as jnp
+
+    @jax.jit
+    def ref(x, y, dirs):
+        return jnp.sqrt(jnp.mean((jnp.sort(x @ dirs, axis=0) - jnp.sort(y @ dirs, axis=0)) ** 2))
+
+    n = 0
+    for d, m, p in ((2, 300, 64), (5, 40, 16)):
+        rng = np.random.default_rng(d * m + p)
+        x = jnp.asarray(rng.normal(size=(m, d)), jnp.float32)
+        y = jnp.asarray(0.5 * rng.normal(size=(m, d)) + 1.0, jnp.float32)
+        dirs = jnp.asarray(rng.normal(size=(d, p)), jnp.float32)
+        dirs = dirs / jnp.linalg.norm(dirs, axis=0, keepdims=True)
+        what = f"{m} points in {d}-D, {p} directions"
+        got = _fast_call(candidate, x, y, dirs, what=what)
+        expect(np.size(got) == 1, f"with {what} the distance should be one number, got shape {np.shape(got)}",
+               hint="average over the points and the directions")
+        got = jnp.reshape(jnp.asarray(got), ())
+        px, py = x @ dirs, y @ dirs
+        _compare(got, ref(x, y, dirs), lambda: [
+            (jnp.sqrt(jnp.mean((px - py) ** 2)), "sort the projections of each cloud before comparing them (1-D optimal transport matches quantiles)"),
+            (jnp.mean((jnp.sort(px, 0) - jnp.sort(py, 0)) ** 2), "take the square root at the end (the 2-Wasserstein distance)"),
+            (jnp.sqrt(jnp.mean((jnp.sort(px, 1) - jnp.sort(py, 1)) ** 2)), "sort along the points (axis 0), not along the directions"),
+        ], what=f"the distance with {what}", hint="project: x @ directions; sort each column; sqrt of the mean squared difference",
+            rtol=1e-4, atol=1e-5)
+        n += 1
+    x = jnp.asarray(np.random.default_rng(8).normal(size=(30, 2)), jnp.float32)
+    dirs = jnp.eye(2)
+    assert_close(jnp.reshape(jnp.asarray(call(candidate, x, x[::-1], dirs, what="a cloud and itself shuffled")), ()), 0.0,
+                 what="the distance between a cloud and a shuffled copy", hint="sort each projection first", atol=1e-5)
+    assert_close(jnp.reshape(jnp.asarray(call(candidate, x, x + jnp.array([3.0, 0.0]), dirs, what="a shifted cloud")), ()),
+                 3.0 / np.sqrt(2), what="a cloud shifted by (3, 0), on the two axes",
+                 hint="a shift by 3 along x moves the first projection by 3 and the second by 0", rtol=1e-4)
+    return f"distance right on {n + 2} cases, including a shuffled copy (0) and a shift"
+
+
+# --- lesson 06 ------------------------------------------------------------------------------
+
+
+def _fields():
+    import jax.numpy as jnp
+
+    A = jnp.array([[0.5, -2.0, 0.1], [1.0, -0.3, 0.0], [0.2, 0.4, 1.7]])
+    return {
+        "a linear map A x": (lambda x: A[: x.size, : x.size] @ x),
+        "x * sin(x)": (lambda x: x * jnp.sin(x)),
+        "a rotation plus a contraction": (lambda x: jnp.concatenate([-x[1:2] - 0.5 * x[:1], x[:1] - 0.5 * x[1:2], -x[2:]])),
+        "tanh of a coupled map": (lambda x: jnp.tanh(x + jnp.roll(x, 1) ** 2)),
+    }
+
+
+_FIELD_CASES = [("a linear map A x", 2), ("a linear map A x", 3), ("x * sin(x)", 2),
+                ("a rotation plus a contraction", 3), ("tanh of a coupled map", 3)]
+
+
+def divergence(candidate: Callable) -> str:
+    """``divergence(fn, x) -> sum_i d fn_i / d x_i`` exactly, for ``x`` of shape (d,)."""
+    import jax
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(6)
+    n = 0
+    for name, d in _FIELD_CASES:
+        fn = _fields()[name]
+        x = jnp.asarray(rng.normal(size=(d,)), jnp.float32)
+        what = f"{name} at a point in {d}-D"
+        got = call(candidate, fn, x, what=what)
+        expect(np.size(got) == 1, f"with {what} the divergence should be one number, got shape {np.shape(got)}",
+               hint="the divergence is the trace of the Jacobian, a scalar")
+        J = jax.jacfwd(fn)(x)
+        _compare(jnp.reshape(jnp.asarray(got), ()), jnp.trace(J), lambda: [
+            (jnp.sum(J), "sum only the diagonal of the Jacobian (its trace), not every entry"),
+            (jnp.sum(jax.grad(lambda y: jnp.sum(fn(y)))(x)), "grad of sum(fn) sums whole columns of the Jacobian; take its trace"),
+        ], what=f"the divergence of {what}", hint="jnp.trace(jax.jacfwd(fn)(x))", rtol=1e-4, atol=1e-5)
+        n += 1
+    return f"divergence right on {n} fields and points"
+
+
+def hutchinson_divergence(candidate: Callable) -> str:
+    """``hutchinson_divergence(fn, x, z) -> z . (J z)`` with the Jacobian ``J`` of ``fn`` at ``x``."""
+    import jax
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(7)
+    n = 0
+    for name, d in _FIELD_CASES:
+        fn = _fields()[name]
+        x = jnp.asarray(rng.normal(size=(d,)), jnp.float32)
+        z = jnp.asarray(rng.choice([-1.0, 1.0], size=(d,)), jnp.float32)
+        what = f"{name} in {d}-D, z={np.asarray(z).tolist()}"
+        got = call(candidate, fn, x, z, what=what)
+        expect(np.size(got) == 1, f"with {what} the estimate should be one number, got shape {np.shape(got)}",
+               hint="z . (J z) is a scalar: jnp.sum(z * Jz)")
+        J = jax.jacfwd(fn)(x)
+        _compare(jnp.reshape(jnp.asarray(got), ()), z @ J @ z, lambda: [
+            (jnp.sum(J @ z), "multiply J z by z before summing: z . (J z)"),
+            (jnp.sum(z * fn(x)), "use the Jacobian-vector product J z (jax.jvp), not fn(x) itself"),
+            (jnp.trace(J), "this is the exact divergence; the exercise asks for the one-probe estimate z . (J z)"),
+        ], what=f"the estimate for {what}", hint="_, Jz = jax.jvp(fn, (x,), (z,)); return jnp.sum(z * Jz)",
+            rtol=1e-4, atol=1e-5)
+        n += 1
+    # unbiased: the mean over all 2^d Rademacher probes is the trace
+    fn = _fields()["tanh of a coupled map"]
+    x = jnp.array([0.3, -0.7, 1.1])
+    probes = jnp.array([[a, b, c] for a in (-1.0, 1.0) for b in (-1.0, 1.0) for c in (-1.0, 1.0)])
+    est = jnp.mean(jnp.stack([jnp.reshape(jnp.asarray(call(candidate, fn, x, z, what="all 8 sign probes")), ()) for z in probes]))
+    assert_close(est, jnp.trace(jax.jacfwd(fn)(x)), what="the average over all Rademacher probes",
+                 hint="averaged over all sign vectors z, z . (J z) must equal the trace of J", rtol=1e-4, atol=1e-5)
+    return f"estimate right on {n} inputs and unbiased over all probes"
