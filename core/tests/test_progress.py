@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,21 +90,18 @@ def test_reset_one_module_or_everything():
     assert progress.passed_checks("intro") == set()
 
 
-def _hammer(path: str, worker: int, n: int) -> None:
-    os.environ["WORKSHOP_PROGRESS"] = path
-    for i in range(n):
-        progress.record("astro", f"w{worker}", "passed" if i % 2 else "failed")
+HAMMER = """
+import sys
+from workshop import progress
+for i in range(25):
+    progress.record("astro", sys.argv[1], "passed" if i % 2 else "failed")
+"""
 
 
 def test_two_processes_recording_at_once_lose_nothing(tmp_path):
-    path = str(progress.progress_path())
-    ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
-    procs = [ctx.Process(target=_hammer, args=(path, w, 25)) for w in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-    assert all(p.exitcode == 0 for p in procs)
+    env = dict(os.environ, WORKSHOP_PROGRESS=str(progress.progress_path()))
+    procs = [subprocess.Popen([sys.executable, "-c", HAMMER, f"w{w}"], env=env) for w in range(2)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
     entries = progress.module_progress("astro")
     assert entries["w0"]["attempts"] == 25 and entries["w1"]["attempts"] == 25
 
