@@ -42,9 +42,35 @@ _LM_DEMOS: list[Demo] = [
 _LM_DATASETS: list[DataEntry] = []
 
 # --- Structure half: fine-tuning, contacts and folding, design --------------------------
-_STRUCT_LESSONS: list[Lesson] = []
-_STRUCT_CHECKS: list[Check] = []
-_STRUCT_DEMOS: list[Demo] = []
+_STRUCT_LESSONS: list[Lesson] = [
+    Lesson("04_finetune", "Fine-tuning ESM2 on labelled sequences", "lessons/04_finetune.py", minutes=20),
+    Lesson("05_contacts", "Contacts from attention, and a 3-D fold", "lessons/05_contacts.py", minutes=20),
+    Lesson("06_design", "Designing sequences by simulated annealing", "lessons/06_design.py", minutes=15),
+]
+_STRUCT_CHECKS: list[Check] = [
+    Check("masked_mean_pool", "workshop_protein.checks_structure:masked_mean_pool", lesson="04_finetune",
+          summary="mean-pool embeddings over residues, ignoring padding"),
+    Check("spearman_rho", "workshop_protein.checks_structure:spearman_rho", lesson="04_finetune",
+          summary="Spearman's rank correlation"),
+    Check("apc", "workshop_protein.checks_structure:apc", lesson="05_contacts",
+          summary="the average product correction of attention maps"),
+    Check("top_precision", "workshop_protein.checks_structure:top_precision", lesson="05_contacts",
+          summary="precision of the top-k predicted contacts at a minimum separation"),
+    Check("pairwise_distances", "workshop_protein.checks_structure:pairwise_distances", lesson="05_contacts",
+          summary="differentiable pairwise distances of a Cα trace"),
+    Check("metropolis_accept", "workshop_protein.checks_structure:metropolis_accept", lesson="06_design",
+          summary="the Metropolis acceptance rule for maximisation"),
+    Check("geometric_temperature", "workshop_protein.checks_structure:geometric_temperature", lesson="06_design",
+          summary="a geometric cooling schedule"),
+]
+_STRUCT_DEMOS: list[Demo] = [
+    Demo("finetune", "workshop_protein.demos_structure:finetune",
+         "fine-tune ESM2 on real peptides (antimicrobial vs transmembrane): frozen head, then full", minutes=3),
+    Demo("contacts", "workshop_protein.demos_structure:contacts",
+         "contact maps from attention on real proteins, precision, and 3-D Cα folds with RMSD", minutes=3),
+    Demo("design", "workshop_protein.demos_structure:design",
+         "design peptides a fine-tuned classifier calls antimicrobial; a leaderboard", minutes=4),
+]
 _STRUCT_DATASETS: list[DataEntry] = [
     DataEntry(
         "structures_ca.npz",
