@@ -154,3 +154,14 @@ def test_a_check_in_the_exercise_cell_itself_is_run_after_the_stub(module):
     # only the committed notebook is stale (the lesson changed); the stub is still caught
     assert [f for f in report.failures if "stale" not in f] == []
     assert ("ok", "valmod.logsumexp: fails on the exercise stub (not attempted)") in report.lines
+
+
+def test_ctrl_c_during_validation_exits_130_without_traceback(module, monkeypatch):
+    import workshop._validate as v
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(v, "validate_module", interrupted)
+    res = CliRunner().invoke(main, ["validate", "valmod"])
+    assert res.exit_code == 130 and "Interrupted." in res.output

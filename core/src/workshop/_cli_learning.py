@@ -21,6 +21,21 @@ def _cli():
     return cli
 
 
+def _interruptible(fn):
+    """Ctrl-C while notebooks run: a short line and exit code 130, not a traceback."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except KeyboardInterrupt:
+            click.echo("\nInterrupted.", err=True)
+            sys.exit(_cli().EXIT_INTERRUPTED)
+
+    return wrapper
+
+
 def _module(name: str):
     return _cli()._get_module(name)
 
@@ -248,6 +263,7 @@ def _notebooks_in(decl, folder: Path) -> list[Path]:
 @click.argument("notebook", required=False, type=click.Path(path_type=Path))
 @click.option("--timeout", default=600, show_default=True, help="Seconds allowed per notebook cell.")
 @click.option("--reset", is_flag=True, help="Forget your recorded progress in MODULE.")
+@_interruptible
 def check_cmd(target: str, notebook: Path | None, timeout: int, reset: bool) -> None:
     """Your progress in a module, or run a notebook and check every exercise in it.
 
@@ -303,6 +319,7 @@ COMMANDS.append(check_cmd)
 @click.option("--preset", default="tiny", show_default=True, help="Preset the notebooks execute under.")
 @click.option("--lesson", "only", multiple=True, help="Validate only this lesson id (repeatable).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only problems and the verdict.")
+@_interruptible
 def validate(modules: tuple[str, ...], all_: bool, no_execute: bool, timeout: int, preset: str,
              only: tuple[str, ...], quiet: bool) -> None:
     """Prove MODULE is sound: lessons build, solutions pass every check, stubs fail them.
