@@ -107,7 +107,10 @@ def test_inside_a_uv_workspace_the_module_is_a_member_with_a_repository_path(tmp
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "ws"\nversion = "0"\n\n'
                                              '[tool.uv.workspace]\nmembers = ["core", "modules/*"]\n')
     (tmp_path / "modules").mkdir()
-    folder = scaffold("demo_mod", tmp_path / "modules" / "demo_mod")
+    folder = tmp_path / "modules" / "demo_mod"
+    res = CliRunner().invoke(main, ["new", "demo_mod", "--to", str(folder)])
+    assert res.exit_code == 0, res.output
+    assert '"modules/demo_mod/tests" to its testpaths' in res.output
     pyproject = tomllib.loads((folder / "pyproject.toml").read_text())
     assert pyproject["tool"]["uv"]["sources"] == {"workshop-core": {"workspace": True}}
     assert 'path="modules/demo_mod"' in (folder / "src/workshop_demo_mod/plugin.py").read_text()

@@ -404,6 +404,14 @@ def new(name: str, dest: Path | None, title: str | None) -> None:
     click.echo("\nNext:")
     for cmd, why in steps:
         click.echo(f"  {cmd:<{width}}   # {why}")
+    from ._scaffold import _workspace_root
+
+    root, _ = _workspace_root(folder.parent)
+    if root is not None and 'workspace = true' in (folder / "pyproject.toml").read_text():
+        rel = folder.relative_to(root).as_posix()
+        dist = f"workshop-{name.replace('_', '-')}"
+        click.echo(f"\nIn the repository: add \"{dist}\" to the root pyproject.toml's dependencies and "
+                   f"[tool.uv.sources] ({dist} = {{ workspace = true }}), and \"{rel}/tests\" to its testpaths.")
 
 
 COMMANDS.append(new)
