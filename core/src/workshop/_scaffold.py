@@ -66,7 +66,8 @@ workshop validate {name}           # lessons build, the solution passes, the stu
 ```
 
 Edit `src/{package}/lessons/01_stable_sums.py` (jupytext percent format), then refresh
-the committed notebook with `workshop lessons {name} --to notebooks --force`.
+the committed notebook with `workshop lessons {name} --to notebooks --force` (inside the
+workshop repository: `python ci/build_notebooks.py {name}`).
 '''
 
 INIT = '''"""{title}: a workshop module. Importing it is light (NumPy only, on demand)."""

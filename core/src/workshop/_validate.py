@@ -269,9 +269,11 @@ def _check_committed(decl: ModuleDeclaration, report: Report, lessons) -> None:
         if not path.is_file() or path.read_text(encoding="utf-8") != fresh:
             stale.append(path.name + ("" if path.is_file() else " (missing)"))
     if stale:
-        report.add("fail", f"committed notebooks are stale: {', '.join(stale)}; regenerate them with "
-                           f"'workshop lessons {decl.name} --to {folder / 'notebooks'} --force' "
-                           "(or 'python ci/build_notebooks.py' in the repository)")
+        script = next((p / "ci" / "build_notebooks.py" for p in folder.parents
+                       if (p / "ci" / "build_notebooks.py").is_file()), None)
+        fix = (f"python {script} {decl.name}" if script is not None
+               else f"workshop lessons {decl.name} --to {folder / 'notebooks'} --force")
+        report.add("fail", f"committed notebooks are stale: {', '.join(stale)}; regenerate them with '{fix}'")
     elif lessons:
         report.add("ok", f"committed notebooks in {folder / 'notebooks'} are fresh")
 
