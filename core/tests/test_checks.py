@@ -232,3 +232,12 @@ def test_check_notebook_stops_a_cell_that_runs_too_long(tinymod, tmp_path):
     assert "a cell ran longer than 15 s (the cell starting 'import time'); the cells after it did not run" in res.output
     assert "double  passed" in res.output and "mean    not attempted" in res.output
     assert "1/2 passed" in res.output
+
+
+def test_a_module_installed_after_the_first_check_is_found(fake_dist, capsys):
+    from workshop._plugins import registry
+
+    assert "tinymod" not in registry().modules  # the kernel started before the install
+    fake_dist({"tinymod": ("workshop_tinymod_plugin", PLUGIN)},
+              extra_modules={"workshop_tinymod/__init__.py": "", "workshop_tinymod/checks.py": CHECKS})
+    assert workshop.check("tinymod.double", lambda x: 2 * x).status == "passed"

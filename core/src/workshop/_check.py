@@ -47,6 +47,8 @@ def _resolve(name: str):
         return None, f"checks are named 'module.check', e.g. check(\"astro.forward_marginal\", forward_marginal); got {name!r}"
     module, short = name.split(".")
     reg = registry()
+    if module not in reg.modules:
+        reg = registry(refresh=True)  # installed since this kernel started (a Colab install cell)?
     try:
         decl = reg.get(module)
     except UnknownModule as exc:
