@@ -57,7 +57,7 @@ def tour(ctx: RunContext) -> dict:
     langevin_figure(mix, c, png)
     ctx.log(f"[langevin] true weights {_list(c.true_weights)}; plain {_list(c.plain_weights)} "
             f"(SW2 {float(c.plain_distance):.2f}); annealed {_list(c.annealed_weights)} "
-            f"(SW2 {float(c.annealed_distance):.2f}); exact-vs-exact SW2 {float(c.exact_distance):.2f}")
+            f"(SW2 {float(c.annealed_distance):.2f}); an exact sample of the same size: SW2 {float(c.exact_distance):.2f}")
     ctx.log(f"[langevin] figure: {png}")
 
     summary = {

@@ -49,7 +49,7 @@ def langevin_figure(mix: GaussianMixture, c: Comparison, path: str | Path | None
     Every number in the titles comes from ``c`` (measured, never typed in). Saves a PNG
     at ``path`` when given; returns the figure.
     """
-    fig, axes = plt.subplots(1, 4, figsize=(19, 4.8))
+    fig, axes = plt.subplots(1, 4, figsize=(19, 5.2), layout="constrained")
     plot_score_field(axes[0], mix, half_width)
     axes[0].set_aspect("equal")
     _scatter(axes[1], c.plain, f"plain Langevin\nweights {_fmt(c.plain_weights)}, SW2 = {float(c.plain_distance):.2f}",
@@ -64,8 +64,7 @@ def langevin_figure(mix: GaussianMixture, c: Comparison, path: str | Path | None
     axes[3].set_xticks(k, [f"mode {i + 1}" for i in k])
     axes[3].set_ylim(0, 1)
     axes[3].legend()
-    axes[3].set_title(f"mode weights (exact-vs-exact SW2 = {float(c.exact_distance):.2f})")
-    fig.tight_layout()
+    axes[3].set_title(f"mode weights\n(an exact sample of the same size: SW2 = {float(c.exact_distance):.2f})")
     if path is not None:
         fig.savefig(path, dpi=90)
     return fig
