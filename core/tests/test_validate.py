@@ -62,7 +62,7 @@ def test_deleting_the_solution_body_makes_validate_fail(module):
     res = CliRunner().invoke(main, ["validate", "valmod"])
     assert res.exit_code == 1
     assert "valmod.logsumexp: fails on the solution (not_attempted)" in res.output
-    assert "the solution notebook fails at cell 9 ('scores = np.array([1000.0, 1001.0, 1002.0])')" in res.output
+    assert "the solution notebook fails at cell 9 of lessons/01_stable_sums.py ('scores = np.array([1000.0, 1001.0, 1002.0])')" in res.output
     assert "stale" not in res.output  # the exercise notebook itself did not change
 
 
@@ -155,10 +155,14 @@ def test_a_check_in_the_exercise_cell_itself_is_run_after_the_stub(module):
     folder, pkg = module
     text = _lesson(pkg).read_text().replace('    # END SOLUTION\n\n\n# %%\ncheck(', '    # END SOLUTION\n\n\ncheck(')
     assert text != _lesson(pkg).read_text()
+    text += '\n# %% tags=["raises-exception"]\nraise ValueError("shown on purpose")\n'
+    text += '\n# %%\nraise KeyError("not on purpose")\n'
     _lesson(pkg).write_text(text)
     report = validate_module(registry().get("valmod"), only=["01_stable_sums"])
-    # only the committed notebook is stale (the lesson changed); the stub is still caught
-    assert [f for f in report.failures if "stale" not in f] == []
+    # the stub is still caught; a cell tagged raises-exception may raise, an untagged one may not
+    assert [f for f in report.failures if "stale" not in f] == [
+        "lesson 01_stable_sums: the solution notebook fails at cell 10 of lessons/01_stable_sums.py ('raise KeyError(\"not on purpose\")'): "
+        "KeyError: 'not on purpose'"]
     assert ("ok", "valmod.logsumexp: fails on the exercise stub (not attempted)") in report.lines
 
 

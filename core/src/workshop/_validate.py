@@ -20,6 +20,10 @@ from typing import Callable
 
 from ._declaration import ModuleDeclaration
 
+#: The cell tag (the one nbclient and nbconvert know) of a cell that raises on purpose, e.g.
+#: to show a JAX tracer error: ``# %% tags=["raises-exception"]``.
+RAISES = "raises-exception"
+
 Echo = Callable[[str, str], None]  # (level, message) with level in ok/fail/warn/info
 
 
@@ -216,7 +220,10 @@ def _execute_lesson(decl: ModuleDeclaration, built, report: Report, *, timeout: 
         err = L.cell_error(cell)
         if err is None or phase == "stub-check":
             continue
-        label = (f"cell {idx + 1} ({_first_line(built.cells[idx].solution)!r})" if idx is not None
+        if idx is not None and RAISES in built.cells[idx].tags:
+            continue  # a cell that shows an error on purpose
+        label = (f"cell {idx + 1} of {built.lesson.source} ({_first_line(built.cells[idx].solution)!r})"
+                 if idx is not None
                  else "the setup cell")
         if phase == "stub":
             report.add("fail", f"{where}: the exercise stub of {label} raises {err[0]}: {err[1][:200]}")
