@@ -98,3 +98,27 @@ def test_course_show_command(tmp_path):
     assert res.exit_code == 2 and "needs an agenda" in res.output
     res = CliRunner().invoke(main, ["course", "show", str(tmp_path / "missing.toml")])
     assert res.exit_code == 2 and "cannot read the course file" in res.output
+
+
+LESSON_PLUGIN = '''
+from workshop import hookimpl, ModuleDeclaration, Lesson
+@hookimpl
+def workshop_module():
+    return ModuleDeclaration(name="coursemod", title="Course module", summary="", minutes=10,
+                             package="workshop_coursemod", lessons=[Lesson("01_one", "One", "lessons/01_one.py")])
+'''
+
+
+def test_course_lessons_writes_each_installed_modules_notebooks(fake_dist, tmp_path):
+    fake_dist({"coursemod": ("workshop_coursemod_plugin", LESSON_PLUGIN)},
+              extra_modules={"workshop_coursemod/__init__.py": "",
+                             "workshop_coursemod/lessons/01_one.py": "# %%\ndef f():\n    # BEGIN SOLUTION: return 1\n"
+                                                                     "    return 1\n    # END SOLUTION\n"})
+    manifest = tmp_path / "c.toml"
+    manifest.write_text('title = "c"\n[[agenda]]\nmodule = "coursemod"\n[[agenda]]\nmodule = "absent"\nminutes = 5\n')
+    res = CliRunner().invoke(main, ["course", "lessons", str(manifest), "--to", str(tmp_path / "out"), "--solutions"])
+    assert res.exit_code == 1  # one module of the course is not installed
+    assert "absent: not installed (pip install workshop-absent)" in res.output
+    assert "coursemod: 2 notebooks" in res.output and "(2 written)" in res.output
+    assert (tmp_path / "out" / "coursemod" / "01_one.ipynb").is_file()
+    assert (tmp_path / "out" / "coursemod" / "01_one_solution.ipynb").is_file()

@@ -443,6 +443,43 @@ def course_show(file: Path, start: str | None) -> None:
         click.echo(click.style(f"\nNot installed: {', '.join(missing)}", fg="yellow"))
 
 
+@course.command("lessons", epilog=EPILOG)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--to", "dest", type=click.Path(file_okay=False, path_type=Path), default=Path("workshop-notebooks"),
+              show_default=True, help="Folder; each module's notebooks go in a subfolder named after it.")
+@click.option("--solutions", is_flag=True, help="Also write the solution notebooks.")
+def course_lessons(file: Path, dest: Path, solutions: bool) -> None:
+    """Write the notebooks of every module of the course FILE, in agenda order."""
+    from ._course import CourseError, load_course
+    from ._plugins import registry
+    from .lessons import LessonError, write_lessons
+
+    try:
+        c = load_course(file)
+    except CourseError as exc:
+        raise _cli().UsageProblem(str(exc)) from None
+    reg = registry()
+    problems = 0
+    for name in dict.fromkeys(c.modules):
+        decl = reg.modules.get(name)
+        if decl is None:
+            problems += 1
+            click.echo(click.style(f"{name}: not installed", fg="yellow") + f" (pip install workshop-{name.replace('_', '-')})")
+            continue
+        try:
+            results = write_lessons(decl, dest / name, solutions=solutions)
+        except LessonError as exc:
+            problems += 1
+            click.echo(click.style(f"{name}: cannot build the lessons: ", fg="red") + str(exc))
+            continue
+        counts = {a: sum(r.action == a for r in results) for a in ("written", "updated", "unchanged", "kept")}
+        summary = ", ".join(f"{n} {a}" for a, n in counts.items() if n)
+        click.echo(f"{name}: {len(results)} notebooks in {(dest / name).resolve()} ({summary or 'no lessons'})")
+    click.echo(f"\nOpen them with: jupyter lab {dest.resolve()}")
+    if problems:
+        sys.exit(_cli().EXIT_PROBLEM)
+
+
 COMMANDS.append(course)
 
 
