@@ -6,7 +6,7 @@ The pieces, in the order data flows through them:
   file (the label in the header: ``>name label=0.73`` or the header's last word);
 * :func:`train_valid_split` holds out a validation set;
 * :func:`length_buckets` groups sequences of similar length into batches, so a batch
-  pads little; each batch is padded to a multiple of 8 tokens (few distinct shapes,
+  pads little; each batch is padded to a multiple of 16 tokens (few distinct shapes,
   few recompilations) and carries a padding mask;
 * :class:`Predictor` is the ESM2 backbone and a small head on **mean-pooled**
   embeddings (the mean over residues only: :func:`masked_mean_pool`);
@@ -244,7 +244,7 @@ def length_buckets(lengths: Sequence[int], batch_size: int, *, seed: int | None 
     return batches
 
 
-def make_batch(data: LabelledSequences, idx, *, multiple: int = 8, rows: int | None = None):
+def make_batch(data: LabelledSequences, idx, *, multiple: int = 16, rows: int | None = None):
     """Tokens, mask, labels and weights of the sequences ``idx``.
 
     Arguments:
@@ -309,6 +309,11 @@ class Predictor(eqx.Module):
         """A fresh head on ``backbone``. For regression pass the training ``labels`` so
         predictions are made in standardised units (a better-conditioned loss)."""
         head = eqx.nn.MLP(backbone.embed_size, num_outputs, hidden, depth=1, activation=jax.nn.gelu, key=key)
+        # A zero last layer: the untrained predictor says "the mean" (or "all classes
+        # equally likely"), an honest starting point for the metrics.
+        last = head.layers[-1]
+        head = eqx.tree_at(lambda h: (h.layers[-1].weight, h.layers[-1].bias), head,
+                           (jnp.zeros_like(last.weight), jnp.zeros_like(last.bias)))
         mean, std = (0.0, 1.0) if labels is None or task != "regression" else (float(np.mean(labels)), float(np.std(labels) + 1e-6))
         return cls(backbone, head, jnp.asarray(mean, jnp.float32), jnp.asarray(std, jnp.float32), task)
 
