@@ -26,11 +26,12 @@ def workshop_module():
             Check("mean", "workshop_tinymod.checks:mean", lesson="01_basics", summary="average of a list"),
             Check("buggy", "workshop_tinymod.checks:buggy", summary="a check with a bug in it"),
             Check("gone", "workshop_tinymod.checks:no_such_function", summary="a reference that does not resolve"),
+            Check("raw", "workshop_tinymod.checks:raw", summary="calls the function without checking.call"),
         ],
     )
 '''
 CHECKS = '''
-from workshop.checking import assert_close, call
+from workshop.checking import CheckFailed, assert_close, call
 
 def double(candidate):
     for x in (0, 1, -3, 2.5, 10):
@@ -46,6 +47,10 @@ def mean(candidate):
 
 def buggy(candidate):
     return {}["oops"]
+
+def raw(candidate):
+    if candidate([1.0, 3.0]) != 2.0:
+        raise CheckFailed("wrong mean")
 '''
 
 
@@ -176,10 +181,10 @@ def test_check_notebook_one_right_one_wrong(tinymod, tmp_path):
     # the run recorded progress, shown by `workshop check MODULE` and `workshop list`
     res = CliRunner().invoke(main, ["check", "tinymod"])
     assert res.exit_code == 0
-    assert "1/4 checks passed" in res.output
+    assert "1/5 checks passed" in res.output
     assert "Next: tinymod.mean in lesson 01_basics" in res.output
     listing = CliRunner().invoke(main, ["list"])
-    assert any(l.startswith("tinymod") and l.rstrip().endswith("1/4") for l in listing.output.splitlines())
+    assert any(l.startswith("tinymod") and l.rstrip().endswith("1/5") for l in listing.output.splitlines())
 
 
 @pytest.mark.slow  # executes notebooks in a kernel
@@ -241,3 +246,25 @@ def test_a_module_installed_after_the_first_check_is_found(fake_dist, capsys):
     fake_dist({"tinymod": ("workshop_tinymod_plugin", PLUGIN)},
               extra_modules={"workshop_tinymod/__init__.py": "", "workshop_tinymod/checks.py": CHECKS})
     assert workshop.check("tinymod.double", lambda x: 2 * x).status == "passed"
+
+
+def test_an_exception_from_a_wrapped_learner_function_is_still_theirs(tinymod, capsys):
+    import functools
+
+    def mean(xs):
+        return sum(xs) / (len(xs) - 2)
+
+    @functools.wraps(mean)
+    def wrapped(xs):
+        return mean(xs)
+
+    class Averager:
+        def __call__(self, xs):
+            return xs.missing_attribute
+
+    for candidate, error in ((wrapped, "ZeroDivisionError"), (functools.partial(mean), "ZeroDivisionError"),
+                             (Averager(), "AttributeError")):
+        result = workshop.check("tinymod.raw", candidate)
+        assert result.status == "failed"
+        assert result.message.startswith(f"your code raised {error}"), result.message
+    assert "the check itself" not in capsys.readouterr().out

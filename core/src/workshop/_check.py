@@ -62,12 +62,20 @@ def _resolve(name: str):
 
 def _from_learner(exc: BaseException, candidate: Any) -> bool:
     """Did the exception come out of the participant's own code (rather than the check's)?"""
-    code = getattr(candidate, "__code__", None) or getattr(getattr(candidate, "__call__", None), "__code__", None)
-    if code is None:
-        return False
+    import inspect
+
+    files = set()
+    for obj in (candidate, getattr(candidate, "func", None), type(candidate).__call__):
+        try:
+            obj = inspect.unwrap(obj) if obj is not None else None  # jax.jit, functools.wraps
+        except ValueError:
+            continue
+        code = getattr(obj, "__code__", None)
+        if code is not None:
+            files.add(code.co_filename)
     tb = exc.__traceback__
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename == code.co_filename:
+        if tb.tb_frame.f_code.co_filename in files:
             return True
         tb = tb.tb_next
     return False
