@@ -143,7 +143,6 @@ def normal_operator(candidate) -> str:
     """``normal_operator(psf, lam)`` returns ``KᵀK + λI`` as a Lineax operator tagged for CG."""
     import lineax as lx
 
-    from .deconvolution import fourier_tikhonov, make_blurred_scene
     from .sersic import gaussian_psf
 
     psf = gaussian_psf((24, 24), 1.5)
@@ -164,14 +163,7 @@ def normal_operator(candidate) -> str:
     expect(lx.is_symmetric(op) and lx.is_positive_semidefinite(op),
            "the operator is right but not tagged symmetric and positive semidefinite, so lx.CG refuses it",
            hint="pass tags=(lx.symmetric_tag, lx.positive_semidefinite_tag)")
-    scene = make_blurred_scene(jax.random.key(0), size=24, psf_sigma=1.5)
-    with jax.enable_x64(True):
-        k64, y64 = jnp.asarray(scene.psf, jnp.float64), jnp.asarray(scene.observed, jnp.float64)
-        rhs = jnp.real(jnp.fft.ifft2(jnp.conj(jnp.fft.fft2(k64)) * jnp.fft.fft2(y64)))
-        sol = lx.linear_solve(candidate(k64, 0.05), rhs, lx.CG(rtol=1e-8, atol=1e-10, max_steps=500))
-        assert_close(sol.value, fourier_tikhonov(y64, k64, 0.05), what="the CG solution with your operator",
-                     rtol=1e-4, atol=1e-5)
-    return "operator matches K^T K + lam I and CG solves with it"
+    return "operator matches K^T K + lam I on random images and is tagged for CG"
 
 
 def sersic_model(candidate) -> str:
