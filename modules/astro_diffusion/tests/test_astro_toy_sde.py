@@ -10,16 +10,16 @@ from workshop_astro.sde import VESDE, VPSDE, forward_simulate
 
 @pytest.mark.parametrize("sde", [VPSDE(), VESDE(sigma_max=5.0)], ids=["VP", "VE"])
 def test_marginals_match_monte_carlo_forward_simulation(sde):
-    n = 4000
+    n = 2000
     x0 = jnp.tile(jnp.array([[1.5, -0.5]]), (n, 1))
     ts = jnp.array([0.0, 0.1, 0.4, 1.0])
-    paths = forward_simulate(sde, x0, jax.random.key(0), ts, dt=2e-3)
+    paths = forward_simulate(sde, x0, jax.random.key(0), ts, dt=5e-3)
     for t, xt in zip(ts[1:], paths[1:]):
         mean, std = sde.marginal(x0[0], t)
         se = std / np.sqrt(n)
         # Monte Carlo error ~ std / sqrt(n); Euler-Maruyama bias O(dt) is far below it here.
         np.testing.assert_allclose(xt.mean(0), mean, atol=5 * float(se) + 1e-3)
-        np.testing.assert_allclose(xt.std(0), std, rtol=0.05)
+        np.testing.assert_allclose(xt.std(0), std, rtol=0.07)
     np.testing.assert_allclose(paths[0], x0)
 
 

@@ -111,7 +111,7 @@ for name, model in {"exact score": lambda x, t: gm.score(x, t, sde),
 # briefly; the learned field already points the right way at larger $t$.
 
 # %%
-steps = {"tiny": 300, "cpu": 2000}.get(preset, 5000)
+steps = {"tiny": 200, "cpu": 2000}.get(preset, 5000)
 result = train_toy(lambda k, n: gm.sample(k, n), sde, jax.random.key(3), n_steps=steps, chunk=100)
 print(f"loss: first 100 steps {float(result.losses[:100].mean()):.3f}, last 100 {float(result.losses[-100:].mean()):.3f}")
 learned = jax.jit(lambda x, t: jax.vmap(result.ema_model, in_axes=(0, None))(x, t))
