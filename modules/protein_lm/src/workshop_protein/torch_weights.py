@@ -167,6 +167,10 @@ def _rebuild_parameter(data, requires_grad=False, hooks=None, *state):
     return data
 
 
+class _StateDict(dict):
+    """An ordered dict that can also hold the attributes torch attaches (``_metadata``)."""
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     def __init__(self, f, archive: zipfile.ZipFile, prefix: str, byteorder: str):
         super().__init__(f)
@@ -184,7 +188,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if module == "torch" and name in _TORCH_DTYPES:
             return _TorchDtype(name)
         if key == ("collections", "OrderedDict"):
-            return dict
+            return _StateDict
         if key in _CONFIG_CLASSES:
             return _record_type(f"{module}.{name}")
         if key == ("copyreg", "_reconstructor"):
