@@ -16,8 +16,8 @@ THREE = lv.GaussianMixture(jnp.array([0.5, 0.3, 0.2]), jnp.array([[0.0, 0.0], [2
 @pytest.mark.parametrize("mix", [lv.default_mixture(), THREE], ids=["default", "three"])
 def test_grad_score_equals_the_closed_form(mix):
     xs = jax.random.uniform(jax.random.key(0), (50, 2), minval=-8.0, maxval=8.0)
-    got = jax.vmap(lambda x: lv.score(mix, x))(xs)
-    want = jax.vmap(lambda x: lv.analytic_score(mix, x))(xs)
+    got = jax.jit(jax.vmap(lv.score, in_axes=(None, 0)))(mix, xs)
+    want = jax.jit(jax.vmap(lv.analytic_score, in_axes=(None, 0)))(mix, xs)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
@@ -25,7 +25,7 @@ def test_log_density_is_normalised():
     g = jnp.linspace(-12.0, 12.0, 241)
     xx, yy = jnp.meshgrid(g, g)
     pts = jnp.stack([xx.ravel(), yy.ravel()], axis=1)
-    p = jnp.exp(jax.vmap(lambda x: lv.log_density(lv.default_mixture(), x))(pts))
+    p = jnp.exp(jax.jit(jax.vmap(lv.log_density, in_axes=(None, 0)))(lv.default_mixture(), pts))
     assert float(p.sum() * (g[1] - g[0]) ** 2) == pytest.approx(1.0, abs=1e-3)
 
 
@@ -56,7 +56,7 @@ def test_sliced_wasserstein_of_a_shift_is_its_length_over_root_two():
 
 def test_langevin_samples_a_gaussian():
     x0 = jnp.zeros((2000, 2))
-    x = lv.langevin(lambda y: -y, jax.random.key(5), x0, step_size=0.05, n_steps=300)
+    x = jax.jit(lv.langevin, static_argnums=(0, 4))(lambda y: -y, jax.random.key(5), x0, 0.05, 300)
     # unadjusted Langevin on N(0, 1) with step eps has stationary variance 1 / (1 - eps / 2)
     assert float(x.var()) == pytest.approx(1 / (1 - 0.025), rel=0.06)
     assert abs(float(x.mean())) < 0.05

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import matplotlib
@@ -15,20 +16,26 @@ import numpy as np  # noqa: E402
 from .langevin import Comparison, GaussianMixture, log_density, score  # noqa: E402
 
 
-def plot_score_field(ax, mix: GaussianMixture, half_width: float = 8.0, n_grid: int = 17) -> None:
-    """Log-density contours with the score as arrows (arrow length ~ log of the score's norm)."""
+@partial(jax.jit, static_argnums=(1, 2))
+def _field(mix: GaussianMixture, half_width: float, n_grid: int):
+    """Log density on a fine grid; the score, log-scaled in length, on a coarse one."""
     g = jnp.linspace(-half_width, half_width, 80)
     xx, yy = jnp.meshgrid(g, g)
     pts = jnp.stack([xx.ravel(), yy.ravel()], axis=1)
     logp = jax.vmap(lambda p: log_density(mix, p))(pts).reshape(xx.shape)
-    ax.contourf(np.asarray(xx), np.asarray(yy), np.asarray(jnp.maximum(logp, -40.0)), levels=30, cmap="viridis")
     q = jnp.linspace(-half_width, half_width, n_grid)
     qx, qy = jnp.meshgrid(q, q)
     qp = jnp.stack([qx.ravel(), qy.ravel()], axis=1)
     s = jax.vmap(lambda p: score(mix, p))(qp)
     norm = jnp.linalg.norm(s, axis=1, keepdims=True)
     # the score grows linearly away from the modes; show directions with a log-scaled length
-    s = s / jnp.maximum(norm, 1e-12) * jnp.log1p(norm)
+    return xx, yy, logp, qp, s / jnp.maximum(norm, 1e-12) * jnp.log1p(norm)
+
+
+def plot_score_field(ax, mix: GaussianMixture, half_width: float = 8.0, n_grid: int = 17) -> None:
+    """Log-density contours with the score as arrows (arrow length ~ log of the score's norm)."""
+    xx, yy, logp, qp, s = _field(mix, half_width, n_grid)
+    ax.contourf(np.asarray(xx), np.asarray(yy), np.asarray(jnp.maximum(logp, -40.0)), levels=30, cmap="viridis")
     ax.quiver(np.asarray(qp[:, 0]), np.asarray(qp[:, 1]), np.asarray(s[:, 0]), np.asarray(s[:, 1]),
               color="white", alpha=0.8, scale=60)
     ax.set_title("log p(x) and its score ∇log p = grad(log_density)")

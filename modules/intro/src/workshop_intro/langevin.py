@@ -26,6 +26,7 @@ Example::
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, NamedTuple
 
 import equinox as eqx
@@ -85,6 +86,7 @@ def noised(mix: GaussianMixture, sigma: Float[Array, ""] | float) -> GaussianMix
     return GaussianMixture(mix.weights, mix.means, jnp.sqrt(mix.stds**2 + jnp.asarray(sigma) ** 2))
 
 
+@partial(jax.jit, static_argnums=2)
 def sample(mix: GaussianMixture, key: PRNGKeyArray, n: int) -> Float[Array, "n d"]:
     """``n`` exact samples of the mixture (pick a component, then add its noise)."""
     kc, kz = jax.random.split(key)
@@ -93,6 +95,7 @@ def sample(mix: GaussianMixture, key: PRNGKeyArray, n: int) -> Float[Array, "n d
     return mix.means[comp] + mix.stds[comp, None] * z
 
 
+@partial(jax.jit, static_argnums=(1, 2, 3))
 def initial_particles(key: PRNGKeyArray, n: int, half_width: float = 8.0, dim: int = 2) -> Float[Array, "n d"]:
     """Particles spread uniformly over the box ``[-half_width, half_width]^dim``."""
     return jax.random.uniform(key, (n, dim), minval=-half_width, maxval=half_width)
@@ -155,12 +158,14 @@ def annealed_langevin(mix: GaussianMixture, key: PRNGKeyArray, x0: Float[Array, 
     return x
 
 
+@jax.jit
 def mode_weights(mix: GaussianMixture, x: Float[Array, "n d"]) -> Float[Array, " k"]:
     """The share of particles assigned to each component (by its largest responsibility)."""
     comp = jnp.argmax(jax.vmap(lambda y: component_log_densities(mix, y))(x), axis=-1)
     return jnp.mean(jax.nn.one_hot(comp, mix.weights.shape[0]), axis=0)
 
 
+@partial(jax.jit, static_argnames="n_directions")
 def sliced_wasserstein(x: Float[Array, "n d"], y: Float[Array, "m d"], n_directions: int = 64) -> Float[Array, ""]:
     """The sliced 2-Wasserstein distance between the 2-D point clouds ``x`` and ``y``.
 
@@ -213,6 +218,7 @@ def compare_samplers(key: PRNGKeyArray, n_particles: int, n_steps: int, n_levels
     return summarize(mix, x0, plain, annealed, exact, reference)
 
 
+@jax.jit
 def summarize(mix: GaussianMixture, initial: Array, plain: Array, annealed: Array, exact: Array,
               reference: Array) -> Comparison:
     """Measure plain and annealed samples (and an exact sample, the noise floor) against ``reference``."""
