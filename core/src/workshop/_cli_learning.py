@@ -297,7 +297,8 @@ def check_cmd(target: str, notebook: Path | None, timeout: int, reset: bool) -> 
             code, p, t = _check_notebook(decl, path, timeout)
             codes.append(code)
             passed, total = passed + p, total + t
-        click.echo(click.style(f"\n{decl.name}: {passed}/{total} checks passed in {len(paths)} notebook{'s' * (len(paths) != 1)}", bold=True))
+        nbs = f"{len(paths)} notebook" + "s" * (len(paths) != 1)
+        click.echo(click.style(f"\n{decl.name}: {passed}/{total} checks passed in {nbs}", bold=True))
         sys.exit(max(codes))
     elif notebook is not None:
         sys.exit(_check_notebook(decl, notebook, timeout)[0])
@@ -464,7 +465,8 @@ def course_lessons(file: Path, dest: Path, solutions: bool) -> None:
         decl = reg.modules.get(name)
         if decl is None:
             problems += 1
-            click.echo(click.style(f"{name}: not installed", fg="yellow") + f" (pip install workshop-{name.replace('_', '-')})")
+            dist = f"workshop-{name.replace('_', '-')}"
+            click.echo(click.style(f"{name}: not installed", fg="yellow") + f" (pip install {dist})")
             continue
         try:
             results = write_lessons(decl, dest / name, solutions=solutions)

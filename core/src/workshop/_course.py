@@ -161,12 +161,14 @@ def render_agenda(course: Course, start: str | None = None, modules: dict | None
         length = f"{minutes:>3} min" if minutes is not None else "  ? min"
         if item.is_break:
             pauses += minutes or 0
-            lines.append(f"{span}  {'(' + (item.label or 'Break') + ')':<12} {length}" + (f"  {item.note}" if item.note else ""))
+            label = f"({item.label or 'Break'})"
+            lines.append(f"{span}  {label:<12} {length}" + (f"  {item.note}" if item.note else ""))
         else:
             teaching += minutes or 0
             if decl is None:
                 missing.append(item.module)
-                lines.append(f"{span}  {item.module:<12} {length}  (not installed: pip install workshop-{item.module.replace('_', '-')})")
+                dist = f"workshop-{item.module.replace('_', '-')}"
+                lines.append(f"{span}  {item.module:<12} {length}  (not installed: pip install {dist})")
             else:
                 from .progress import passed_checks
 

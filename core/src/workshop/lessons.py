@@ -231,7 +231,8 @@ def colab_url(decl: ModuleDeclaration, lesson: Lesson) -> str | None:
     if not decl.path:
         return None
     repo = _meta.REPOSITORY.rstrip("/").removesuffix(".git").split("github.com/", 1)[-1]
-    return f"https://colab.research.google.com/github/{repo}/blob/{_meta.BRANCH}/{decl.path.strip('/')}/notebooks/{lesson.id}.ipynb"
+    notebook = f"{decl.path.strip('/')}/notebooks/{lesson.id}.ipynb"
+    return f"https://colab.research.google.com/github/{repo}/blob/{_meta.BRANCH}/{notebook}"
 
 
 def install_source(decl: ModuleDeclaration) -> str:
@@ -300,7 +301,8 @@ def _notebook(decl: ModuleDeclaration, lesson: Lesson, cells: list[LessonCell], 
 def build_from_text(decl: ModuleDeclaration, lesson: Lesson, text: str) -> BuiltLesson:
     """Build both notebooks of ``lesson`` from its source ``text``; :class:`LessonError` if malformed."""
     cells = _parse(text, f"{decl.name}/{lesson.id} ({lesson.source})")
-    return BuiltLesson(decl, lesson, cells, _notebook(decl, lesson, cells, "exercise"), _notebook(decl, lesson, cells, "solution"))
+    exercise = _notebook(decl, lesson, cells, "exercise")
+    return BuiltLesson(decl, lesson, cells, exercise, _notebook(decl, lesson, cells, "solution"))
 
 
 def build(decl: ModuleDeclaration, lesson: Lesson) -> BuiltLesson:
