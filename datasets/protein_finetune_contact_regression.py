@@ -32,6 +32,8 @@ OUT = Path(__file__).resolve().parents[1] / "modules/protein_lm/src/workshop_pro
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="embedded")
+    ap.add_argument("--weights", type=Path, default=None,
+                    help="read the model from this file (save_model format) instead of load_model(--model)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
 
@@ -41,10 +43,20 @@ def main() -> None:
         ContactHead, attention_maps, contact_features, contact_precision, contacts_from_coords, fit_contact_head,
         real_structures,
     )
-    from workshop_protein.models import load_model
+    from workshop.data import sha256_of
+    from workshop_protein.models import EMBEDDED_MODEL_FILE, load_model, read_model
     from workshop_protein.tokens import tokenize
 
-    model, info = load_model(args.model)
+    if args.weights is not None:
+        model, _ = read_model(args.weights)
+        name, model_sha = args.weights.name, sha256_of(args.weights)
+    else:
+        model, info = load_model(args.model)
+        name, model_sha = info.name, None
+        if args.model == "embedded":
+            from workshop.data import fetch
+
+            model_sha = sha256_of(fetch("protein", EMBEDDED_MODEL_FILE))
     structures = real_structures()
     feats, truth = {}, {}
     for tag, s in structures.items():
@@ -52,7 +64,7 @@ def main() -> None:
         feats[tag] = contact_features(attention_maps(model, toks), toks)
         truth[tag] = contacts_from_coords(s["cb"])
     head = fit_contact_head([feats[t] for t in TRAIN], [truth[t] for t in TRAIN])
-    report = {"model": info.name, "fit_on": list(TRAIN), "features": int(head.weight.shape[0])}
+    report = {"model": name, "model_sha256": model_sha, "fit_on": list(TRAIN), "features": int(head.weight.shape[0])}
     rng = np.random.default_rng(0)
     for tag in TRAIN + HELD_OUT:
         probs = np.asarray(head(feats[tag]))
@@ -66,7 +78,9 @@ def main() -> None:
             "held_out": tag in HELD_OUT,
         }
     buf = io.BytesIO()
-    np.savez(buf, weight=np.asarray(head.weight, np.float32), bias=np.asarray(head.bias, np.float32))
+    # The head belongs to one model: its sha256 is stored with it and checked on load.
+    np.savez(buf, weight=np.asarray(head.weight, np.float32), bias=np.asarray(head.bias, np.float32),
+             model_sha256=np.array(model_sha or ""))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(buf.getvalue())
     report["sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()

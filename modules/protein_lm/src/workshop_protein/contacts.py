@@ -365,8 +365,21 @@ def load_contact_head(name: str = "embedded") -> ContactHead:
     if name == "embedded":
         from workshop.data import fetch
 
+        from workshop.data import module_data
+
+        from .models import EMBEDDED_MODEL_FILE
+
         with np.load(fetch("protein", EMBEDDED_CONTACT_HEAD)) as z:
-            return ContactHead(jnp.asarray(z["weight"]), jnp.asarray(z["bias"]))
+            head = ContactHead(jnp.asarray(z["weight"]), jnp.asarray(z["bias"]))
+            fitted_for = str(z["model_sha256"])
+        model_sha = module_data("protein").entry(EMBEDDED_MODEL_FILE).sha256
+        if fitted_for != model_sha:
+            raise ValueError(
+                f"the shipped contact regression was fitted for another version of the embedded model "
+                f"(sha256 {fitted_for[:12]}…, installed {model_sha[:12]}…); refit it with "
+                "datasets/protein_finetune_contact_regression.py"
+            )
+        return head
     from .models import ESM2_PRETRAINED, _torch_hub_file
 
     if name not in ESM2_PRETRAINED:

@@ -86,6 +86,13 @@ _STRUCT_DATASETS: list[DataEntry] = [
         description="412 peptides: antimicrobial (1) vs transmembrane (0), plus a sequence-derived GRAVY proxy column",
         source="modlAMP 4.3.3 AMPvsTMset (BSD-3-Clause); datasets/protein_finetune_data.md",
     ),
+    DataEntry(
+        "contact_head_embedded.npz",
+        sha256="d3040947af8585ef6eaca7245f3bfadb94eec15a2ce8deb75935dc029306e2c3",
+        embedded="data/contact_head_embedded.npz",
+        description="contact regression (logistic, over layers x heads APC attention) fitted for the embedded model",
+        source="fitted by datasets/protein_finetune_contact_regression.py on 3 real chains; protein_finetune_data.md",
+    ),
 ]
 
 
