@@ -22,7 +22,8 @@ def workshop_module():
         name="tinymod", title="Tiny module", summary="for tests", minutes=5, package="workshop_tinymod",
         lessons=[Lesson("01_basics", "Basics", "lessons/01_basics.py")],
         checks=[
-            Check("double", "workshop_tinymod.checks:double", lesson="01_basics", summary="two times x"),
+            Check("double", "workshop_tinymod.checks:double", lesson="01_basics", summary="two times x",
+                  hint="x + x is the same thing"),
             Check("mean", "workshop_tinymod.checks:mean", lesson="01_basics", summary="average of a list"),
             Check("buggy", "workshop_tinymod.checks:buggy", summary="a check with a bug in it"),
             Check("gone", "workshop_tinymod.checks:no_such_function", summary="a reference that does not resolve"),
@@ -85,8 +86,9 @@ def test_an_untouched_stub_is_not_attempted(tinymod, capsys):
         ...
 
     result = workshop.check("tinymod.double", double)
-    assert result.status == "not_attempted"
-    assert "not attempted" in capsys.readouterr().out
+    assert result.status == "not_attempted" and result.hint == "x + x is the same thing"  # the declared nudge
+    out = capsys.readouterr().out
+    assert "not attempted" in out and "hint: x + x is the same thing" in out
 
 
 def test_an_exception_in_the_learners_code_is_their_message_not_a_traceback(tinymod, capsys):
@@ -208,7 +210,9 @@ def test_check_one_check_and_unknown_names(tinymod):
     res = CliRunner().invoke(main, ["check", "tinymod.mean"])
     assert res.exit_code == 0
     assert "average of a list" in res.output and "lesson:  01_basics - Basics" in res.output
-    assert "not attempted" in res.output
+    assert "not attempted" in res.output and "hint:" not in res.output  # mean declares no hint
+    res = CliRunner().invoke(main, ["check", "tinymod.double"])
+    assert "hint:    x + x is the same thing" in res.output
     res = CliRunner().invoke(main, ["check", "tinymod.meen"])
     assert res.exit_code == 2 and "did you mean 'tinymod.mean'" in res.output
     res = CliRunner().invoke(main, ["check", "tinymd"])

@@ -172,6 +172,8 @@ def run_check(name: str, candidate: Any, *, quiet: bool = False, record: bool = 
                              f"{decl.distribution or decl.package!r} fully installed?", "")
     else:
         result = _verdict(name, candidate, fn)
+        if result.status == "not_attempted" and not result.hint and chk.hint:
+            result.hint = chk.hint
     if record:
         try:
             from .progress import record as record_progress

@@ -146,6 +146,8 @@ def _one_check(decl, short: str) -> None:
                + (f" after {entry['attempts']} tries, last {entry.get('updated', '?')}" if entry.get("attempts") else ""))
     if entry.get("message") and status != "passed":
         click.echo("  last message: " + entry["message"].replace("\n", "\n  "))
+    if c.hint and status != "passed":
+        click.echo(f"  hint:    {c.hint}")
     click.echo(f"  in a notebook: check(\"{decl.name}.{c.name}\", your_function)")
 
 

@@ -50,12 +50,16 @@ class Check:
             :class:`workshop.checking.CheckFailed` (or ``NotAttempted``) when it is wrong.
         lesson: id of the lesson the exercise belongs to.
         summary: one line saying what the exercise asks.
+        hint: a nudge for a participant who is stuck before even trying, shown by
+            ``workshop check MODULE.CHECK`` and with a "not attempted" verdict (rustlings'
+            ``hint``); failures carry their own, more specific hints.
     """
 
     name: str
     ref: str
     lesson: str = ""
     summary: str = ""
+    hint: str = ""
 
 
 @dataclass(frozen=True)

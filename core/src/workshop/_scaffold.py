@@ -94,7 +94,8 @@ def workshop_module():
         lessons=[Lesson("01_stable_sums", "Stable sums of exponentials", "lessons/01_stable_sums.py", minutes=20)],
         checks=[
             Check("logsumexp", "{package}.checks:logsumexp", lesson="01_stable_sums",
-                  summary="log(sum(exp(x))) of a 1-D array, without overflow"),
+                  summary="log(sum(exp(x))) of a 1-D array, without overflow",
+                  hint="exp(x - m) never overflows when m is the largest x; what must you add back?"),
         ],
         demos=[Demo("softmax", "{package}.demos:softmax_temperatures",
                     "softmax of embedded scores at several temperatures", minutes=0.1)],
