@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                 stale.append(f"{rel}" + (" (missing)" if current is None else ""))
             else:
                 folder.mkdir(parents=True, exist_ok=True)
-                target.write_text(text, encoding="utf-8")
+                target.write_text(text, encoding="utf-8", newline="\n")
                 written += 1
                 print(f"wrote {rel}")
         if folder.is_dir():

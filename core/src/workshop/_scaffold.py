@@ -393,4 +393,5 @@ def _write_notebooks(folder: Path, src: Path) -> None:
     out.mkdir(exist_ok=True)
     for lesson in decl.lessons:
         text = (src / lesson.source).read_text(encoding="utf-8")
-        (out / f"{lesson.id}.ipynb").write_text(notebook_text(build_from_text(decl, lesson, text).exercise), encoding="utf-8")
+        built = build_from_text(decl, lesson, text)
+        (out / f"{lesson.id}.ipynb").write_text(notebook_text(built.exercise), encoding="utf-8", newline="\n")

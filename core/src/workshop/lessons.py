@@ -382,7 +382,7 @@ def write_lessons(decl: ModuleDeclaration, dest: Path, *, solutions: bool = Fals
                     continue
                 action = "updated" if untouched else "written"
             tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(text, encoding="utf-8")
+            tmp.write_text(text, encoding="utf-8", newline="\n")  # same bytes on every OS
             tmp.replace(path)
             manifest[path.name] = _sha(text)
             out.append(WriteResult(path, action, lesson, variant))
