@@ -175,3 +175,16 @@ def test_ctrl_c_during_validation_exits_130_without_traceback(module, monkeypatc
     monkeypatch.setattr(v, "validate_module", interrupted)
     res = CliRunner().invoke(main, ["validate", "valmod"])
     assert res.exit_code == 130 and "Interrupted." in res.output
+
+
+def test_a_solution_line_left_in_the_exercise_is_flagged(module):
+    folder, pkg = module
+    text = _lesson(pkg).read_text().replace("# %%\nimport numpy as np\n",
+                                            "# %%\nimport numpy as np\n# return m + np.log(np.sum(np.exp(x - m)))\n"
+                                            "print(np.log(np.sum(np.exp(np.zeros(2)))))\n")
+    _lesson(pkg).write_text(text.replace("    return m + np.log", "    print(np.log(np.sum(np.exp(np.zeros(2)))))\n"
+                                                                  "    return m + np.log"))
+    report = validate_module(registry().get("valmod"), execute=False)
+    warnings = [m for level, m in report.lines if level == "warn"]
+    assert warnings == ["lesson 01_stable_sums, cell 6: the solution line 'print(np.log(np.sum(np.exp(np.zeros(2)))))' "
+                        "also appears in the exercise notebook; does it give the answer away?"]

@@ -171,6 +171,13 @@ def _validate_lesson(decl: ModuleDeclaration, lesson, report: Report, *, execute
         elif c.lesson and c.lesson != lesson.id:
             report.add("fail", f"{where}: calls {name}, which plugin.py assigns to lesson {c.lesson!r}")
     called.update(built.check_names)
+    exercise_lines = {l.strip() for c in built.cells for l in c.exercise.splitlines()}
+    for i, cell in enumerate(built.cells, start=1):
+        leaked = [l.strip() for l in cell.hidden if len(l.strip()) >= 16 and l.strip() in exercise_lines
+                  and not l.strip().startswith("#")]
+        if leaked:
+            report.add("warn", f"{where}, cell {i}: the solution line {leaked[0]!r} also appears in the exercise "
+                               "notebook; does it give the answer away?")
     groups = built.exercise_groups()
     for ex, check_cells in groups:
         if not check_cells and not built.cells[ex].checks:

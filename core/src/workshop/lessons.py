@@ -78,6 +78,7 @@ class LessonCell:
         todos: the texts of its solution blocks (empty when it is no exercise).
         checks: the full names of the checks the cell calls.
         tags: the cell's tags from the source.
+        hidden: the solution lines the exercise version leaves out.
     """
 
     kind: str
@@ -86,6 +87,7 @@ class LessonCell:
     todos: tuple[str, ...] = ()
     checks: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    hidden: tuple[str, ...] = ()
 
     @property
     def is_exercise(self) -> bool:
@@ -162,8 +164,9 @@ def read_source(decl: ModuleDeclaration, lesson: Lesson) -> str:
         ) from None
 
 
-def _split_solution(source: str, where: str) -> tuple[str, str, tuple[str, ...]]:
-    """``(solution, exercise, todos)`` of one code cell's source."""
+def _split_solution(source: str, where: str) -> tuple[str, str, tuple[str, ...], tuple[str, ...]]:
+    """``(solution, exercise, todos, hidden lines)`` of one code cell's source."""
+    hidden: list[str] = []
     sol: list[str] = []
     exe: list[str] = []
     todos: list[str] = []
@@ -193,12 +196,14 @@ def _split_solution(source: str, where: str) -> tuple[str, str, tuple[str, ...]]
         sol.append(line)
         if open_at is None:
             exe.append(line)
-        elif line.strip() and not line.startswith(open_at[1]):
+        else:
+            hidden.append(line)
+        if open_at is not None and line.strip() and not line.startswith(open_at[1]):
             raise LessonError(f"{where}, line {n}: a solution line is indented less than its BEGIN SOLUTION "
                               f"marker (line {open_at[0]}); indent the markers like the code they enclose")
     if open_at is not None:
         raise LessonError(f"{where}, line {open_at[0]}: BEGIN SOLUTION is never closed; add '# END SOLUTION'")
-    return "\n".join(sol), "\n".join(exe), tuple(todos)
+    return "\n".join(sol), "\n".join(exe), tuple(todos), tuple(hidden)
 
 
 def _parse(text: str, where: str) -> list[LessonCell]:
@@ -214,9 +219,9 @@ def _parse(text: str, where: str) -> list[LessonCell]:
         src = c.source
         tags = tuple(c.metadata.get("tags", ()))
         if c.cell_type == "code":
-            sol, exe, todos = _split_solution(src, here)
+            sol, exe, todos, hidden = _split_solution(src, here)
             checks = tuple(m["name"] for m in CHECK_CALL.finditer(sol))
-            cells.append(LessonCell("code", sol, exe, todos, checks, tags))
+            cells.append(LessonCell("code", sol, exe, todos, checks, tags, hidden))
         else:
             if _MARKER_ANYWHERE.search(src):
                 raise LessonError(f"{here}: solution markers belong in code cells, not in {c.cell_type} cells")
