@@ -21,6 +21,9 @@ From it :func:`build` makes
   reports as "not attempted"), and
 * the **solution** notebook, where only the marker lines are dropped.
 
+Cell tags written in the source (``# %% tags=["raises-exception"]``) are kept; that one
+marks a cell that shows an error on purpose, which ``workshop validate`` then accepts.
+
 Both start with an "Open in Colab" badge and a cell that installs the module when it
 is not importable (Colab, a fresh environment). Generated notebooks are deterministic
 (no timestamps, cell ids derived from position and content), so the committed exercise
