@@ -95,7 +95,7 @@ def sersic_residuals(candidate) -> str:
         got = got.ravel()
         if not np.allclose(got, want, rtol=1e-3, atol=1e-3) and np.allclose(-got, want, rtol=1e-3, atol=1e-3):
             got = -got  # data - model is as good as model - data for least squares
-        ratio = float(jnp.std(want) / jnp.maximum(jnp.std(got), 1e-12))
+        ratio = float(jnp.std(got) / jnp.maximum(jnp.std(want), 1e-12))
         if abs(ratio - galaxy.noise_sigma) < 0.2 * galaxy.noise_sigma:
             raise CheckFailed("the residuals are not divided by the noise level sigma",
                               hint="divide (model - image) by sigma so that each pixel counts by its noise")
