@@ -370,19 +370,23 @@ def _load_pretrained(name: str, source: str):
         return _read_official(p, name), f"{p} (registered, sha256 {got[:12]}…)"
     hub = _torch_hub_file(name)
     if hub.is_file():
+        fair_esm_error = None
         if source in ("auto", "fair-esm"):
             try:
-                import esm  # noqa: F401
+                import esm
                 import esm2quinox
-                import torch  # noqa: F401
 
                 torch_model, _ = esm.pretrained.load_model_and_alphabet_local(str(hub))
                 return esm2quinox.from_torch(torch_model.eval()), f"fair-esm ({hub})"
-            except ImportError:
+            except Exception as exc:  # missing torch/fair-esm, or a torch.load that refuses the file
+                fair_esm_error = f"{type(exc).__name__}: {str(exc)[:200]}"
                 if source == "fair-esm":
-                    raise ModelNotAvailable("source='fair-esm' needs torch and fair-esm: pip install torch fair-esm") from None
-        if source in ("auto", "weights"):
-            return _read_official(hub, name), f"{hub} (restricted reader)"
+                    raise ModelNotAvailable(
+                        f"fair-esm could not load {hub} ({fair_esm_error}); try source='weights' (torch-free)"
+                    ) from exc
+        model = _read_official(hub, name)
+        note = f"; fair-esm route failed: {fair_esm_error}" if fair_esm_error else ""
+        return model, f"{hub} (restricted reader{note})"
     raise ModelNotAvailable(
         f"the weights of {name} ({spec.parameters} parameters) are not on this machine. Either\n"
         f"  * with PyTorch: pip install torch fair-esm, then\n"
