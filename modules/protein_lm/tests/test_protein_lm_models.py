@@ -137,3 +137,22 @@ def test_save_and_read_model_roundtrip(tmp_path):
     # the file holds no pickle
     with np.load(path, allow_pickle=False) as z:
         assert "config_json" in z
+
+
+def test_tensor_outside_its_storage_is_refused(tmp_path):
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "t.pt"
+    torch.save({"w": torch.arange(6.0)}, path)
+    # Rewrite the pickle so that the tensor claims 600 elements of a 6-element storage.
+    with zipfile.ZipFile(path) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    pkl = next(n for n in files if n.endswith("data.pkl"))
+    data = files[pkl]
+    assert b"K\x06\x85" in data  # the size tuple (6,) as pickled by protocol 2
+    files[pkl] = data.replace(b"K\x06\x85", b"MX\x02\x85", 1)
+    bad = tmp_path / "bad.pt"
+    with zipfile.ZipFile(bad, "w") as z:
+        for n, b in files.items():
+            z.writestr(n, b)
+    with pytest.raises(UnsafeCheckpoint, match="outside its storage"):
+        read_checkpoint(bad)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -379,7 +380,8 @@ def _load_pretrained(name: str, source: str):
                 torch_model, _ = esm.pretrained.load_model_and_alphabet_local(str(hub))
                 return esm2quinox.from_torch(torch_model.eval()), f"fair-esm ({hub})"
             except Exception as exc:  # missing torch/fair-esm, or a torch.load that refuses the file
-                fair_esm_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+                text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).split("\n")[0]  # drop terminal colours
+                fair_esm_error = f"{type(exc).__name__}: {text[:160]}"
                 if source == "fair-esm":
                     raise ModelNotAvailable(
                         f"fair-esm could not load {hub} ({fair_esm_error}); try source='weights' (torch-free)"

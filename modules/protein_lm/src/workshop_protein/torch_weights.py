@@ -152,7 +152,9 @@ _BUILTINS = {("builtins", "set"): set, ("builtins", "frozenset"): frozenset, ("b
 def _rebuild_tensor(storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None):
     if not isinstance(storage, np.ndarray):
         raise UnsafeCheckpoint("a tensor's storage is not raw data")
-    size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
+    size, stride, offset = tuple(int(s) for s in size), tuple(int(s) for s in stride), int(offset)
+    if len(size) != len(stride) or any(n < 0 for n in size) or any(s < 0 for s in stride):
+        raise UnsafeCheckpoint(f"a tensor has an invalid size {size} or stride {stride}")
     if not size:
         return storage[offset].copy()
     end = offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1 if all(size) else offset
