@@ -66,3 +66,10 @@ def test_parse_duration(text, seconds):
 def test_bad_durations_explain_the_format(text):
     with pytest.raises(hw.BudgetError, match="5m"):
         hw.parse_duration(text)
+
+
+def test_detect_without_jax_reports_the_cpu(monkeypatch):
+    monkeypatch.setitem(sys.modules, "jax", None)  # makes `import jax` raise ImportError
+    found = hw.detect()
+    assert found.backend == "cpu" and "JAX not installed" in found.device_kind
+    assert hw.choose_preset(found) == "cpu"

@@ -21,6 +21,7 @@ from ._declaration import (
 )
 from ._hookspecs import hookimpl
 from ._lazy import resolve
+from ._plugins import Registry
 from ._run import RunContext
 
 __version__ = "0.1.0"
@@ -33,6 +34,7 @@ __all__ = [
     "HardwareNeeds",
     "Lesson",
     "ModuleDeclaration",
+    "Registry",
     "RunContext",
     "check",
     "hookimpl",

@@ -30,7 +30,9 @@ demo error, data error); 2 usage error (unknown module/demo/check/preset, bad va
 130 interrupted.
 \b
 Environment: WORKSHOP_CACHE (data cache folder), WORKSHOP_OFFLINE=1 (never download),
-WORKSHOP_MIRROR (fetch remote data from a local copy), WORKSHOP_PRESET (default preset).
+WORKSHOP_MIRROR (fetch remote data from a local copy), WORKSHOP_PRESET (default preset),
+WORKSHOP_PROGRESS (progress file), WORKSHOP_CHECK_REPORT (also append check results
+to this JSON-lines file).
 """
 
 

@@ -82,8 +82,14 @@ def ram_gb() -> float | None:
 
 
 def detect() -> Hardware:
-    """Inspect JAX's devices and the machine. Imports JAX."""
-    import jax
+    """Inspect JAX's devices and the machine. Imports JAX.
+
+    Without JAX installed (a NumPy-only module), reports the CPU alone.
+    """
+    try:
+        import jax
+    except ImportError:
+        return Hardware("cpu", 1, "cpu (JAX not installed)", None, cpu_cores(), ram_gb(), None)
 
     devices = jax.devices()
     backend = jax.default_backend()
