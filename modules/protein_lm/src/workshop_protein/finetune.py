@@ -26,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import re
@@ -410,6 +411,24 @@ def _trainable(predictor: Predictor, mode: str):
     return eqx.tree_at(lambda p: (p.label_mean, p.label_std), spec, (False, False))
 
 
+@functools.lru_cache(maxsize=16)
+def _optimizer_and_step(learning_rate: float):
+    """AdamW and its jitted training step; cached so that repeated ``train`` calls with
+    the same settings reuse the compiled step."""
+    opt = optax.adamw(learning_rate, weight_decay=1e-4)
+
+    @eqx.filter_jit
+    def step(static, params, opt_state, tokens, labels, weights):
+        def f(p):
+            return loss_fn(eqx.combine(p, static), tokens, labels, weights)
+
+        loss, grads = jax.value_and_grad(f)(params)
+        updates, opt_state = opt.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return opt, step
+
+
 @dataclass
 class TrainHistory:
     """Losses per step and validation metrics at each evaluation."""
@@ -470,18 +489,9 @@ def train(
     arrays, rest = eqx.partition(predictor, eqx.is_array)
     predictor = eqx.combine(jax.device_put(arrays, replicated), rest)
     params, static = eqx.partition(predictor, _trainable(predictor, mode))
-    opt = optax.adamw(lr, weight_decay=1e-4)
+    opt, step = _optimizer_and_step(lr)
     opt_state = opt.init(params)
     rows = -(-batch_size // n_dev) * n_dev
-
-    @eqx.filter_jit
-    def step(static, params, opt_state, tokens, labels, weights):
-        def f(p):
-            return loss_fn(eqx.combine(p, static), tokens, labels, weights)
-
-        loss, grads = jax.value_and_grad(f)(params)
-        updates, opt_state = opt.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
 
     history = TrainHistory()
     metric = "spearman" if train_set.task == "regression" else "accuracy"
