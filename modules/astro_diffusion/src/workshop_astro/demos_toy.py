@@ -105,14 +105,17 @@ def toy(ctx: RunContext) -> dict:
     }
 
     # --- exact likelihood: the model's vs the true density --------------------------------
+    t0 = time.perf_counter()
     pts = gm.sample(k_ll, size["n_likelihood"])
     batched_ll = eqx.filter_jit(lambda m, x: jax.vmap(lambda p: log_likelihood(sde, m, p, rtol=1e-4, atol=1e-4))(x))
     ll_model, _ = batched_ll(model, pts)
     results["mean_log_likelihood"] = {"model_ode": float(jnp.mean(ll_model)), "true_density": float(jnp.mean(gm.log_prob(pts)))}
+    results["likelihood_seconds"] = round(time.perf_counter() - t0, 2)
+    t0 = time.perf_counter()
 
     # --- figures --------------------------------------------------------------------------
     frames_t = jnp.linspace(0.0, sde.T, size["frames"]) ** 2  # slow at the start, where the change is
-    frames = forward_simulate(sde, gm.sample(k_fwd, 1000), k_fwd, frames_t, dt=1e-3)
+    frames = forward_simulate(sde, gm.sample(k_fwd, 1000), k_fwd, frames_t, dt=5e-3)
     paths = {
         "forward_gif": figs.forward_animation(np.asarray(frames), np.asarray(frames_t), ctx.path("forward.gif")),
     }
@@ -131,6 +134,8 @@ def toy(ctx: RunContext) -> dict:
     paths["samples"] = ctx.path("samples.png")
     figs.loss_figure(np.asarray(result.losses), ctx.path("loss.png"))
     paths["loss"] = ctx.path("loss.png")
+    results["figures_seconds"] = round(time.perf_counter() - t0, 2)
+    results["total_seconds"] = round(ctx.elapsed(), 2)
     results["files"] = {k: str(v) for k, v in paths.items()}
     ctx.save_json("toy_results.json", results)
 
