@@ -22,7 +22,7 @@ import numpy as np
 
 from workshop import check
 from workshop.hardware import current_preset
-from workshop_intro.timing import best_time, jit_speedup, polynomial_chain, vmap_vs_loop
+from workshop_intro.timing import best_time, grad_vs_finite_differences, jit_speedup, polynomial_chain, vmap_vs_loop
 
 preset = current_preset()
 size = {"tiny": 20_000, "cpu": 1_000_000, "gpu": 10_000_000, "full": 50_000_000}[preset]
@@ -116,8 +116,6 @@ check("intro.pairwise_sq_distances", pairwise_sq_distances)
 # differences need two evaluations **per input** and trade truncation against rounding:
 
 # %%
-from workshop_intro.timing import grad_vs_finite_differences  # noqa: E402
-
 gc = grad_vs_finite_differences(jnp.linspace(-1.5, 1.5, 100), repeats=repeats)
 print(f"Rosenbrock in 100-D, float32: jax.grad relative error {gc.grad_error:.1e}")
 for h, err in gc.fd_errors.items():
