@@ -120,7 +120,7 @@ def two_normals(candidate: Callable) -> str:
            hint=split_hint)
     parent = np.asarray(jax.random.normal(key, (n,)))
     expect(not (np.array_equal(x, parent) or np.array_equal(y, parent)),
-           "one sample was drawn with the original key, which was also split: a key must be used once",
+           "one sample was drawn with the key you were given itself: a key must be used only once",
            hint="after k1, k2 = jax.random.split(key), use only k1 and k2, never key itself")
     for name, v in (("x", x), ("y", y)):
         expect(abs(v.mean()) < 0.1 and 0.9 < v.std() < 1.1,
