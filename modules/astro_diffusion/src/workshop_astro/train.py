@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -212,6 +213,13 @@ def make_train_step(sde: SDE, cfg: TrainConfig, optimizer=None, mesh: Mesh | Non
     return step
 
 
+@functools.lru_cache(maxsize=8)
+def _cached_train_step(sde: SDE, cfg: TrainConfig, mesh: Mesh):
+    # One compiled step per (SDE, config, mesh) in a process: a resumed or repeated
+    # call of train() does not compile again.
+    return make_train_step(sde, cfg, make_optimizer(cfg), mesh)
+
+
 # --------------------------------------------------------------------------- checkpoints
 
 _MAGIC = b"WSASTRO1"
@@ -319,7 +327,7 @@ def train(
     arrays, static = eqx.partition(state, eqx.is_array)
     state = eqx.combine(jax.device_put(arrays, replicated), static)
     data_dev = jax.device_put(jnp.asarray(data, jnp.float32), replicated)
-    step_fn = make_train_step(sde, cfg, optimizer, mesh)
+    step_fn = _cached_train_step(sde, cfg, mesh)
 
     def meta_now(stopped: str) -> dict:
         return dict(unet=unet.as_dict(), train=asdict(cfg), plan=asdict(plan) if plan else None,
