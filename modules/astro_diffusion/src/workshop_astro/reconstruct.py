@@ -1,0 +1,196 @@
+"""Reconstructing galaxies from degraded observations with a diffusion prior.
+
+The observation is ``y = M * (k * x + n)``: the true image ``x`` blurred by a point
+spread function ``k`` (circular convolution, done with FFTs), Gaussian noise ``n`` of
+standard deviation ``noise_std``, and a mask ``M`` of observed pixels (0 where a pixel
+is lost: cosmic rays, bad columns). Everything is in the model's units (``[-1, 1]``).
+
+**Posterior sampling** (:func:`posterior_sample`): the reverse SDE is run with the
+posterior score ``grad log p_t(x | y) = grad log p_t(x) + grad log p_t(y | x)``. The
+likelihood of the noisy ``x(t)`` is approximated through the denoised image
+``x0 = (x + std^2 s) / alpha`` (Tweedie), treated as Gaussian with variance
+``(std / alpha)^2`` and with ``d x0 / d x ~ 1 / alpha`` (no backpropagation through the
+network, unlike DPS, Chung et al. 2023; close to PiGDM, Song et al. 2023)::
+
+    grad log p_t(y | x) ~ A^T (y - A x0) / (alpha * (noise_std^2 + (std / alpha)^2))
+
+**Baselines**: Richardson–Lucy with the mask as weights (:func:`richardson_lucy`) and
+Wiener deconvolution after biharmonic inpainting of the lost pixels (:func:`wiener`).
+:func:`psnr` and :func:`reduced_chi2` quantify the results.
+
+Example::
+
+    deg = Degradation.make((3, 32, 32), fwhm=3.0, noise_std=0.05, missing=0.2, key=key)
+    y = deg.observe(x_true, key)
+    samples = posterior_sample(sde, score_fn, deg, y, key, n_samples=8)
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from .sde import SDE
+
+__all__ = ["gaussian_psf", "Degradation", "posterior_sample", "richardson_lucy", "wiener", "psnr", "reduced_chi2"]
+
+
+def gaussian_psf(shape: tuple[int, int], fwhm: float) -> np.ndarray:
+    """A normalised circular Gaussian PSF of the image's ``shape``, centred on pixel ``(0, 0)``
+    (wrapped around, ready for FFT convolution)."""
+    h, w = shape
+    s = fwhm / (2 * np.sqrt(2 * np.log(2)))
+    dy = np.minimum(np.arange(h), h - np.arange(h))
+    dx = np.minimum(np.arange(w), w - np.arange(w))
+    k = np.exp(-(dy[:, None] ** 2 + dx[None, :] ** 2) / (2 * s**2))
+    return k / k.sum()
+
+
+class Degradation(eqx.Module):
+    """The observation operator ``A x = M * (k * x)`` and its noise level.
+
+    Arguments:
+        psf: ``(H, W)`` kernel centred on pixel ``(0, 0)`` (see :func:`gaussian_psf`).
+        mask: ``(C, H, W)`` (or broadcastable) 1 where a pixel is observed, 0 where lost.
+        noise_std: standard deviation of the Gaussian noise, in model units.
+    """
+
+    psf: Float[Array, "h w"]
+    mask: Float[Array, "c h w"]
+    noise_std: float = eqx.field(static=True)
+
+    @classmethod
+    def make(cls, shape, *, fwhm: float, noise_std: float, missing: float, seed: int = 0) -> "Degradation":
+        """A Gaussian PSF of ``fwhm`` pixels and a random mask losing a fraction ``missing`` of pixels
+        (the same pixels in every channel, like a detector defect)."""
+        c, h, w = shape
+        rng = np.random.default_rng(seed)
+        mask = (rng.random((1, h, w)) >= missing).astype(np.float32) * np.ones((c, 1, 1), np.float32)
+        return cls(jnp.asarray(gaussian_psf((h, w), fwhm), jnp.float32), jnp.asarray(mask), float(noise_std))
+
+    def blur(self, x):
+        return jnp.real(jnp.fft.ifft2(jnp.fft.fft2(x) * jnp.fft.fft2(self.psf)))
+
+    def blur_adjoint(self, x):
+        return jnp.real(jnp.fft.ifft2(jnp.fft.fft2(x) * jnp.conj(jnp.fft.fft2(self.psf))))
+
+    def __call__(self, x):
+        """``A x``: blur then mask."""
+        return self.mask * self.blur(x)
+
+    def adjoint(self, r):
+        """``A^T r``."""
+        return self.blur_adjoint(self.mask * r)
+
+    def observe(self, x, key):
+        """A noisy, masked, blurred observation of ``x`` (any leading batch axes)."""
+        return self.mask * (self.blur(x) + self.noise_std * jax.random.normal(key, jnp.shape(x)))
+
+
+def posterior_sample(sde: SDE, score_fn, deg: Degradation, y, key, n_samples: int = 8, n_steps: int = 200,
+                     t_eps: float = 1e-3, guidance: float = 1.0):
+    """Draw ``n_samples`` images from ``p(x | y)`` with the likelihood-guided reverse SDE.
+
+    Arguments:
+        sde: the forward SDE the prior was trained with.
+        score_fn: the prior's ``score_fn(x, t)`` for ONE image.
+        deg: the :class:`Degradation` that produced ``y``.
+        y: the observation ``(C, H, W)``.
+        n_samples, n_steps, t_eps: batch size, Euler–Maruyama steps (= NFE), end time.
+        guidance: multiplies the likelihood term (1 = the approximation as derived).
+
+    Returns:
+        ``(samples (n_samples, C, H, W), nfe)``; each sample is the denoised estimate at ``t_eps``.
+    """
+    shape = (n_samples, *jnp.shape(y))
+    ts = jnp.linspace(sde.T, t_eps, n_steps + 1)
+    score = jax.vmap(score_fn, in_axes=(0, None))
+    k0, kpath = jax.random.split(key)
+
+    def post_score(x, t):
+        a, s = sde.marginal_mean_coeff(t), sde.marginal_std(t)
+        sc = score(x, t)
+        x0 = (x + s**2 * sc) / a
+        resid = deg.mask * (y - deg(x0))
+        lik = jax.vmap(deg.adjoint)(resid) / (a * (deg.noise_std**2 + (s / a) ** 2))
+        return sc + guidance * lik, x0
+
+    def step(x, i):
+        t, t_next = ts[i], ts[i + 1]
+        dt = t_next - t  # negative
+        sc, _ = post_score(x, t)
+        g = sde.diffusion(t)
+        z = jax.random.normal(jax.random.fold_in(kpath, i), x.shape)
+        x = x + (sde.drift(x, t) - g**2 * sc) * dt + g * jnp.sqrt(-dt) * z
+        return x, None
+
+    x = sde.prior_sample(k0, shape)
+    x, _ = jax.lax.scan(step, x, jnp.arange(n_steps))
+    _, x0 = post_score(x, ts[-1])
+    return x0, n_steps + 1
+
+
+# --------------------------------------------------------------------------- classical baselines
+
+
+def richardson_lucy(y, deg: Degradation, n_iter: int = 30):
+    """Richardson–Lucy deconvolution with the mask as weights, in flux units (``(x + 1) / 2``).
+
+    ``f <- f * A^T(M y / A f) / A^T M``: the maximum-likelihood estimate for Poisson noise;
+    it never fills lost pixels with anything but what the PSF spreads into them.
+    """
+    yf = jnp.clip((jnp.asarray(y) + 1) / 2, 1e-4, None) * deg.mask
+    norm = deg.blur_adjoint(deg.mask) + 1e-6
+    f = jnp.full_like(yf, (yf.sum() / deg.mask.sum()))
+
+    def body(f, _):
+        ratio = deg.mask * yf / jnp.maximum(deg.blur(f), 1e-6)
+        return f * deg.blur_adjoint(ratio) / norm, None
+
+    f, _ = jax.lax.scan(body, f, None, length=n_iter)
+    return 2 * f - 1
+
+
+def wiener(y, deg: Degradation, signal_power):
+    """Wiener deconvolution after biharmonic inpainting of the lost pixels.
+
+    Arguments:
+        y: observation ``(C, H, W)``.
+        signal_power: ``(H, W)`` mean power spectrum ``|F x|^2 / (H W)`` of (mean-subtracted)
+            training images: the prior the Wiener filter needs.
+    """
+    from skimage.restoration import inpaint_biharmonic
+
+    y = np.asarray(y, np.float64)
+    mask = np.asarray(deg.mask)
+    c, h, w = y.shape
+    filled = np.stack([inpaint_biharmonic(y[i], mask[i] == 0) if (mask[i] == 0).any() else y[i] for i in range(c)])
+    K = np.fft.fft2(np.asarray(deg.psf, np.float64))
+    noise_power = deg.noise_std**2
+    filt = np.conj(K) / (np.abs(K) ** 2 + noise_power / np.maximum(np.asarray(signal_power), 1e-12))
+    mean = filled.mean(axis=(1, 2), keepdims=True)
+    out = np.real(np.fft.ifft2(np.fft.fft2(filled - mean) * filt)) + mean
+    return out.astype(np.float32)
+
+
+def mean_power_spectrum(images) -> np.ndarray:
+    """``(H, W)`` mean of ``|FFT(x - mean)|^2 / (H W)`` over images and channels."""
+    x = np.asarray(images, np.float64)
+    x = x - x.mean(axis=(-2, -1), keepdims=True)
+    h, w = x.shape[-2:]
+    return (np.abs(np.fft.fft2(x)) ** 2 / (h * w)).reshape(-1, h, w).mean(0)
+
+
+def psnr(estimate, truth, data_range: float = 2.0) -> float:
+    """Peak signal-to-noise ratio in dB (``data_range = 2`` for images in ``[-1, 1]``)."""
+    mse = float(np.mean((np.asarray(estimate, np.float64) - np.asarray(truth, np.float64)) ** 2))
+    return float(10 * np.log10(data_range**2 / max(mse, 1e-20)))
+
+
+def reduced_chi2(estimate, y, deg: Degradation) -> float:
+    """``sum(M (y - A x)^2) / (noise_std^2 * observed pixels)``: about 1 for a consistent fit."""
+    r = np.asarray(deg.mask * (jnp.asarray(y) - deg(jnp.asarray(estimate))))
+    return float((r**2).sum() / (deg.noise_std**2 * float(np.asarray(deg.mask).sum())))
