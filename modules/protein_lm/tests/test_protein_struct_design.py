@@ -61,7 +61,7 @@ def test_annealing_improves_the_objective():
     assert res.best_score == pytest.approx(max(res.scores.max(), res.start_score))
 
 
-def test_leaderboard(tmp_path):
+def test_leaderboard(tmp_path, capsys):
     path = tmp_path / "board.json"
     submit(path, "ada", "MKV", 0.5)
     submit(path, "bob", "MKVL", 0.9)
@@ -73,3 +73,7 @@ def test_leaderboard(tmp_path):
     assert "ada" in text and "bob" not in text
     with pytest.raises(ValueError):
         submit(path, "eve", "MK*", 2.0)
+    from workshop_protein.design import print_leaderboard
+    print_leaderboard(path, 2)
+    printed = capsys.readouterr().out
+    assert printed.index("ada") < printed.index("bob") and "1.2000" in printed

@@ -45,6 +45,7 @@ __all__ = [
     "submit",
     "top",
     "format_leaderboard",
+    "print_leaderboard",
 ]
 
 
@@ -226,3 +227,8 @@ def format_leaderboard(path: str | os.PathLike, n: int = 10) -> str:
         seq = r["sequence"] if len(r["sequence"]) <= 40 else r["sequence"][:37] + "..."
         lines.append(f"{i:>2}  {r['name']:<{width}}  {r['score']:>9.4f}  {seq}")
     return "\n".join(lines)
+
+
+def print_leaderboard(path: str | os.PathLike, n: int = 10) -> None:
+    """Print the top ``n`` of the leaderboard at ``path`` (for the instructor's screen)."""
+    print(format_leaderboard(path, n))
