@@ -18,14 +18,21 @@ POINTS = jnp.concatenate([GM.sample(jax.random.key(0), 6), jnp.array([[0.0, 0.0]
 @pytest.mark.parametrize("sde", [VPSDE(), VESDE(sigma_max=20.0)], ids=["VP", "VE"])
 def test_ode_log_likelihood_matches_the_mixture_density(sde):
     score = lambda x, t: GM.score(x, t, sde)
-    # (a) with the exact density at T as the prior, only the ODE solve is tested:
     exact_T = lambda y: GM.marginal_log_prob(y, sde.T, sde)
-    logp, nfe = jax.jit(jax.vmap(lambda x: log_likelihood(sde, score, x, prior_logp=exact_T)))(POINTS)
+
+    @jax.jit
+    @jax.vmap
+    def both(x):
+        with_exact_prior = log_likelihood(sde, score, x, prior_logp=exact_T)
+        with_sde_prior = log_likelihood(sde, score, x)
+        return with_exact_prior, with_sde_prior
+
+    (logp, nfe), (logp0, _) = both(POINTS)
+    # (a) with the exact density at T as the prior, only the ODE solve is tested:
     want = GM.marginal_log_prob(POINTS, T_EPS, sde)
     assert float(jnp.max(jnp.abs((logp - want) / want))) < 1e-3
     assert np.all(np.asarray(nfe) > 6)
     # (b) with the SDE's own prior, against the data density at t = 0: relative error < 1e-2
-    logp0, _ = jax.jit(jax.vmap(lambda x: log_likelihood(sde, score, x)))(POINTS)
     rel = jnp.abs((logp0 - GM.log_prob(POINTS)) / GM.log_prob(POINTS))
     assert float(jnp.max(rel)) < 1e-2, rel
 

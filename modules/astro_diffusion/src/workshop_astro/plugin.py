@@ -65,6 +65,11 @@ _GALAXY_DEMOS: list[Demo] = [
     Demo("galaxies", "workshop_astro.demos:galaxies",
          "train a U-Net on real HDF galaxies within --budget, sample in 20 steps, measure morphology vs held-out",
          minutes=5),
+    Demo("generate", "workshop_astro.demos:generate",
+         "16 galaxies of 64x64 from the pretrained model with the few-step sampler", minutes=1),
+    Demo("reconstruct", "workshop_astro.demos:reconstruct",
+         "deblur and inpaint a held-out galaxy by posterior sampling; PSNR and chi2 vs Richardson-Lucy and Wiener",
+         minutes=3),
 ]
 _GALAXY_DATASETS: list[DataEntry] = [
     DataEntry("hdf_stamps_32.npz", sha256="77cf70aa8269b47581b9f3d999a756ddf3337d895cd8d6c92333046afb3b88b2",
@@ -77,6 +82,11 @@ _GALAXY_DATASETS: list[DataEntry] = [
               description="Galaxy10 DECals: 17,736 RGB 256x256 galaxy images in 10 morphology classes; "
                           "workshop_astro.galaxies.galaxy10_processor(resolution) downsamples it once",
               source="astroNN (Leung & Bovy); DESI Legacy Imaging Surveys / Galaxy Zoo DECaLS"),
+    DataEntry("unet64_hdf.eqx", sha256="943e3c7854bba164add75de9e21069778d07cbd1ec30c4944c35cdc224709646",
+              embedded="data/unet64_hdf.eqx", size=2270775,
+              description="pretrained 64x64 noise-prediction U-Net (EMA weights, bfloat16) trained on HDF stamps; "
+                          "recipe datasets/astro_pretrain_64.py, datasheet datasets/astro_pretrain_64.md",
+              source="trained here from skimage.data.hubble_deep_field() (NASA/STScI, public domain)"),
 ]
 _DEFAULT_DEMO: str | None = "galaxies"
 
