@@ -190,7 +190,7 @@ def generate(ctx: RunContext) -> dict:
     return dict(out, figure=str(ctx.path("generated.png")))
 
 
-_RECONSTRUCT = {"tiny": (2, 10), "cpu": (8, 100), "gpu": (16, 300), "full": (32, 500)}  # samples, steps
+_RECONSTRUCT = {"tiny": (2, 60), "cpu": (8, 100), "gpu": (16, 300), "full": (32, 500)}  # samples, steps
 
 
 def reconstruct(ctx: RunContext) -> dict:
