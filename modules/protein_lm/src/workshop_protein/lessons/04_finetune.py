@@ -114,7 +114,7 @@ print(f"padding with length buckets: {padding_fraction(length_buckets(lengths, 1
 predictor = Predictor.init(model, data.task, data.num_outputs, key=jax.random.key(0))
 before = evaluate(predictor, valid_set)
 predictor, history = train(predictor, train_set, valid_set, mode="head", steps=steps, batch_size=16,
-                           eval_every=max(1, steps // 3), checkpoint="checkpoints/amp_head.eqx", log=print)
+                           eval_every=max(1, steps // 2), checkpoint="checkpoints/amp_head.eqx", log=print)
 after = evaluate(predictor, valid_set)
 print(f"validation accuracy: {before['accuracy']:.2f} before, {after['accuracy']:.2f} after {steps} steps")
 print(f"training loss: {np.mean(history.loss[:5]):.3f} (first 5 steps) -> {np.mean(history.loss[-5:]):.3f} (last 5)")
@@ -155,7 +155,7 @@ regressor, g_hist = train(regressor, g_train, mode="head", steps=steps, batch_si
 g_tokens, _ = batch_tokenize(list(g_valid.sequences))
 g_pred = np.asarray(jax.vmap(regressor.predict)(g_tokens))
 print(f"Spearman rho on {len(g_valid)} held-out peptides (proxy target GRAVY): "
-      f"{spearman_rho(g_pred, g_valid.labels + 1e-9 * np.arange(len(g_valid))):.2f}")
+      f"{spearman_rho(g_pred, g_valid.labels):.2f}")
 
 # %% [markdown]
 # ## Full fine-tuning, more devices, your own data
