@@ -59,8 +59,30 @@ _TOY_DATASETS: list[DataEntry] = []
 
 # --- galaxy part: lessons 07+ (edited by the galaxy part only) -----------------------------
 
-_GALAXY_LESSONS: list[Lesson] = []
-_GALAXY_CHECKS: list[Check] = []
+_GALAXY_LESSONS: list[Lesson] = [
+    Lesson("07_unet_forward", "A U-Net for galaxy images", "lessons/07_unet_forward.py", minutes=15),
+    Lesson("08_training_step", "Training to a time budget", "lessons/08_training_step.py", minutes=15),
+    Lesson("09_few_step_sampling", "Sampling in a few steps", "lessons/09_few_step_sampling.py", minutes=15),
+    Lesson("10_evaluation", "Measuring the science", "lessons/10_evaluation.py", minutes=15),
+    Lesson("11_pretrained_and_reconstruction", "Generating with a pretrained model, and reconstructing observations",
+           "lessons/11_pretrained_and_reconstruction.py", minutes=20),
+]
+_GALAXY_CHECKS: list[Check] = [
+    Check("upsample_nearest", "workshop_astro.checks:upsample_nearest", lesson="07_unet_forward",
+          summary="nearest-neighbour x2 upsampling of a (C, H, W) feature map"),
+    Check("time_features", "workshop_astro.checks:time_features", lesson="07_unet_forward",
+          summary="sinusoidal features of the diffusion time"),
+    Check("eps_matching_loss", "workshop_astro.checks:eps_matching_loss", lesson="08_training_step",
+          summary="the noise-prediction loss on a batch of images"),
+    Check("ddim_step", "workshop_astro.checks:ddim_step", lesson="09_few_step_sampling",
+          summary="one deterministic DDIM / first-order DPM-Solver++ step"),
+    Check("half_light_radius", "workshop_astro.checks:half_light_radius", lesson="10_evaluation",
+          summary="the half-light radius of a galaxy image"),
+    Check("tweedie_denoise", "workshop_astro.checks:tweedie_denoise", lesson="11_pretrained_and_reconstruction",
+          summary="Tweedie's denoised estimate from the score"),
+    Check("psnr", "workshop_astro.checks:psnr", lesson="11_pretrained_and_reconstruction",
+          summary="peak signal-to-noise ratio of a reconstruction"),
+]
 _GALAXY_DEMOS: list[Demo] = [
     Demo("galaxies", "workshop_astro.demos:galaxies",
          "train a U-Net on real HDF galaxies within --budget, sample in 20 steps, measure morphology vs held-out",

@@ -1,0 +1,80 @@
+# %% [markdown]
+# # Training to a time budget
+#
+# Training minimises the **noise-prediction loss**, which is denoising score matching with
+# the weighting $\lambda(t) = \sigma(t)^2$:
+#
+# $$ \mathcal L = \mathbb E_{t, x_0, \epsilon} \big\| \epsilon_\theta(\alpha(t) x_0 + \sigma(t) \epsilon,\ t) - \epsilon \big\|^2 . $$
+#
+# `workshop_astro.train.train` wraps one compiled step (batch drawn from the data with
+# `fold_in(key, step)`, a random symmetry of the square per image, Adam with clipping, an
+# EMA of the weights) in a loop that:
+#
+# * measures the step time after compilation and **plans** the number of steps (and the
+#   warm-up + cosine learning-rate schedule) to fit the budget;
+# * saves a checkpoint atomically, also on Ctrl-C, and **resumes exactly**;
+# * shards the batch over every visible device (`jax.sharding`).
+
+# %%
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+
+from workshop import check
+from workshop.data import fetch
+from workshop.hardware import current_preset
+from workshop_astro.galaxies import load_stamps
+from workshop_astro.sde import VPSDE
+from workshop_astro.train import TrainConfig, train
+from workshop_astro.unet import PRESET_CONFIGS
+
+preset = current_preset()
+data = load_stamps(fetch("astro", "hdf_stamps_32.npz"))
+sde = VPSDE()
+
+# %% [markdown]
+# ## Exercise: the loss on a batch
+#
+# Write `eps_matching_loss(model, sde, x0, t, eps)` for a batch `x0` of shape
+# `(B, C, H, W)`, times `t` of shape `(B,)` and noise `eps` like `x0`. `model(x, t)` takes
+# ONE image: use `jax.vmap`. `sde.marginal_mean_coeff(t)` and `sde.marginal_std(t)` take
+# one time too.
+
+# %%
+def eps_matching_loss(model, sde, x0, t, eps):
+    # BEGIN SOLUTION: x_t = alpha x0 + std eps (per sample), predict, mean squared error against eps
+    alpha = jax.vmap(sde.marginal_mean_coeff)(t)[:, None, None, None]
+    std = jax.vmap(sde.marginal_std)(t)[:, None, None, None]
+    xt = alpha * x0 + std * eps
+    return jnp.mean((jax.vmap(model)(xt, t) - eps) ** 2)
+    # END SOLUTION
+
+
+# %%
+check("astro.eps_matching_loss", eps_matching_loss)
+
+# %% [markdown]
+# ## A budgeted run
+#
+# Under the `tiny` preset this is a handful of steps; on a laptop CPU give it a few
+# minutes (`budget_s`) and watch the progress bar's steps/s and ETA.
+
+# %%
+budget = {"tiny": None, "cpu": 120.0}.get(preset, 600.0)
+result = train(data.train, PRESET_CONFIGS["tiny" if preset == "tiny" else "cpu"], TrainConfig(batch_size=16),
+               sde=sde, budget_s=budget, max_steps=15 if preset == "tiny" else None,
+               checkpoint="galaxy_lesson_checkpoint.eqx")
+print(f"{result.steps_done} steps ({result.stopped}), {result.step_time_s:.3f} s/step, "
+      f"{result.images_per_s:.0f} images/s; planned {result.plan.total_steps}")
+
+# %%
+plt.plot(result.losses)
+plt.yscale("log")
+plt.xlabel("step")
+plt.ylabel("noise-prediction loss");
+
+# %% [markdown]
+# Run the cell again: the checkpoint is found and training resumes where it stopped (with
+# nothing left to do if the plan was completed). Delete `galaxy_lesson_checkpoint.eqx` to
+# start afresh.
