@@ -133,3 +133,18 @@ def test_real_structures_are_protein_chains():
         assert len(v["sequence"]) == len(v["ca"]) == len(v["cb"])
     bonds = np.linalg.norm(np.diff(s["1A8O_A"]["ca"], axis=0), axis=1)
     np.testing.assert_allclose(bonds, 3.8, atol=0.15)
+
+
+def test_the_shipped_head_fits_the_embedded_model():
+    from workshop.data import module_data
+    from workshop_protein.contacts import load_contact_head
+    from workshop_protein.models import EMBEDDED_MODEL_FILE, load_model
+
+    if EMBEDDED_MODEL_FILE not in [e.name for e in module_data("protein").entries]:
+        pytest.skip("the embedded model is not registered yet")
+    model, _ = load_model("embedded")
+    # raises when the head was fitted for another version of the model: rerun the recipe
+    head = load_contact_head("embedded")
+    assert head.weight.shape == (model.num_layers * model.num_heads,)
+    probs = predict_contacts(model, head, tokenize("MKTAYIAKQRQISFVKSHFSRQ"))
+    assert probs.shape == (22, 22) and bool(jnp.all((probs >= 0) & (probs <= 1)))
