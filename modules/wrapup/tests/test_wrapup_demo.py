@@ -10,6 +10,8 @@ from workshop.hardware import detect
 
 from workshop_wrapup.demos import tour
 
+pytestmark = pytest.mark.slow  # the whole tour: about a minute and a half of CPU time
+
 
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory):

@@ -42,6 +42,8 @@ def run_sharding_tour(out: Path, preset: str = "cpu", device_counts=(1, 2, 4, 8)
     from jax.sharding import AxisType, Mesh, NamedSharding
     from jax.sharding import PartitionSpec as P
 
+    from workshop.hardware import cpu_cores
+
     from . import data_parallel as dp
     from .sharding import (compiled_collectives, data_mesh, device_of_each_row, sharded_column_means,
                            sharding_picture, shard_rows, sum_of_squares_shard_map)
@@ -51,10 +53,10 @@ def run_sharding_tour(out: Path, preset: str = "cpu", device_counts=(1, 2, 4, 8)
     sizes = TOUR_SIZES[preset]
     devices = jax.devices()
     n_dev = len(devices)
-    result: dict = {"backend": jax.default_backend(), "device_count": n_dev, "cpu_cores": os.cpu_count(),
+    result: dict = {"backend": jax.default_backend(), "device_count": n_dev, "cpu_cores": cpu_cores(),
                     "simulated_cpu_devices": jax.default_backend() == "cpu" and n_dev > 1}
     log(f"JAX sees {n_dev} {jax.default_backend()} devices" +
-        (f" (simulated on {os.cpu_count()} CPU cores: they share those cores)" if result["simulated_cpu_devices"] else ""))
+        (f" (simulated on {result['cpu_cores']} CPU cores: they share those cores)" if result["simulated_cpu_devices"] else ""))
 
     # 1. Where the data live: a batch of images, one block of rows per device.
     mesh = data_mesh()
@@ -112,7 +114,7 @@ def run_sharding_tour(out: Path, preset: str = "cpu", device_counts=(1, 2, 4, 8)
         for r in rows:
             log(f"  {name}: {r['devices']} device(s): {r['images_per_s']:8.1f} images/s, final loss {r['losses'][-1]:.6f}")
     if result["simulated_cpu_devices"]:
-        log(f"Note: these {n_dev} devices are simulated on {os.cpu_count()} CPU cores, so they compete for the "
+        log(f"Note: these {n_dev} devices are simulated on {result['cpu_cores']} CPU cores, so they compete for the "
             "same cores: throughput does not grow with the device count here. What the run shows is that the same "
             "code gives the same losses on any number of devices; on real accelerators each device adds compute.")
     return result
