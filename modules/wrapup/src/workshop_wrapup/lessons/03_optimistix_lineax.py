@@ -20,7 +20,7 @@ import optimistix as optx
 from workshop import check
 from workshop.hardware import current_preset
 from workshop_wrapup.fit import angle_difference, moment_guess, to_physical, to_unconstrained
-from workshop_wrapup.sersic import PARAM_NAMES, SersicParams, make_galaxy, observed_model
+from workshop_wrapup.sersic import PARAM_NAMES, make_galaxy, observed_model
 
 preset = current_preset()
 size = {"tiny": 32, "cpu": 48, "gpu": 64, "full": 64}[preset]

@@ -19,7 +19,7 @@ import numpyro.distributions as dist
 from workshop import check
 from workshop.hardware import current_preset
 from workshop_wrapup.fit import fit_sersic
-from workshop_wrapup.inference import sample_posterior, sersic_priors
+from workshop_wrapup.inference import sersic_priors
 from workshop_wrapup.sersic import PARAM_NAMES, SersicParams, make_galaxy, observed_model
 
 preset = current_preset()
