@@ -1,0 +1,238 @@
+"""Benchmark: training throughput of the galaxy U-Net, Equinox (JAX) vs the same network in PyTorch, on CPU.
+
+The PyTorch model below mirrors :class:`workshop_astro.unet.UNet` layer for layer (residual
+blocks with a time projection, optional group norm, strided-conv downsampling,
+nearest-neighbour upsampling + 3x3 conv, single-head attention at low resolution,
+space-to-depth patching) and the parameter counts are asserted equal. One training step
+= forward, noise-prediction MSE, backward, Adam update, on the same batch size; the two
+frameworks are timed alternately in one process (medians), so a busy machine slows both.
+
+    .venv/bin/python benchmarks/astro_unet_throughput.py [--repeats 5 --threads 2]
+
+Writes benchmarks/results/astro_unet_throughput.json. Needs torch (benchmark only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "results" / "astro_unet_throughput.json"
+
+
+def torch_unet(cfg):
+    import torch
+    from torch import nn
+    import torch.nn.functional as F
+
+    def norm(c):
+        return nn.GroupNorm(min(8, c), c) if cfg.norm == "group" else nn.Identity()
+
+    class ResBlock(nn.Module):
+        def __init__(self, cin, cout, td):
+            super().__init__()
+            self.norm1, self.conv1 = norm(cin), nn.Conv2d(cin, cout, 3, padding=1)
+            self.time_proj = nn.Linear(td, cout)
+            self.norm2, self.conv2 = norm(cout), nn.Conv2d(cout, cout, 3, padding=1)
+            self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else None
+
+        def forward(self, x, temb):
+            h = self.conv1(F.silu(self.norm1(x))) + self.time_proj(temb)[:, :, None, None]
+            h = self.conv2(F.silu(self.norm2(h)))
+            return h + (x if self.skip is None else self.skip(x))
+
+    class Attention(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.norm, self.qkv, self.out = norm(c), nn.Conv2d(c, 3 * c, 1), nn.Conv2d(c, c, 1)
+
+        def forward(self, x):
+            b, c, h, w = x.shape
+            q, k, v = self.qkv(self.norm(x)).reshape(b, 3 * c, h * w).chunk(3, dim=1)
+            att = torch.softmax(q.transpose(1, 2) @ k / math.sqrt(c), dim=-1)
+            return x + self.out((v @ att.transpose(1, 2)).reshape(b, c, h, w))
+
+    class Up(nn.Module):
+        def __init__(self, cin, cout):
+            super().__init__()
+            self.conv = nn.Conv2d(cin, cout, 3, padding=1)
+
+        def forward(self, x):
+            return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+    class UNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            C, td, p = cfg.channels, cfg.time_dim, cfg.patch
+            self.time_mlp = nn.Sequential(nn.Linear(td, td), nn.SiLU(), nn.Linear(td, td))
+            self.stem = nn.Conv2d(cfg.image_channels * p * p, C, 3, padding=1)
+            chans = [C * m for m in cfg.mults]
+            self.down, self.down_attn, self.downs = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+            skips, cin = [C], C
+            for lvl, cout in enumerate(chans):
+                blocks, attn = nn.ModuleList(), nn.ModuleList()
+                for _ in range(cfg.blocks):
+                    blocks.append(ResBlock(cin, cout, td))
+                    attn.append(Attention(cout) if lvl in cfg.attention_levels else nn.Identity())
+                    cin = cout
+                    skips.append(cin)
+                self.down.append(blocks)
+                self.down_attn.append(attn)
+                if lvl < len(chans) - 1:
+                    self.downs.append(nn.Conv2d(cin, cin, 3, stride=2, padding=1))
+                    skips.append(cin)
+            self.mid1 = ResBlock(cin, cin, td)
+            self.mid_attn = Attention(cin) if cfg.attention_levels else nn.Identity()
+            self.mid2 = ResBlock(cin, cin, td)
+            self.up, self.up_attn, self.ups = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+            for lvl in reversed(range(len(chans))):
+                cout = chans[lvl]
+                blocks, attn = nn.ModuleList(), nn.ModuleList()
+                for _ in range(cfg.blocks + 1):
+                    blocks.append(ResBlock(cin + skips.pop(), cout, td))
+                    attn.append(Attention(cout) if lvl in cfg.attention_levels else nn.Identity())
+                    cin = cout
+                self.up.append(blocks)
+                self.up_attn.append(attn)
+                if lvl > 0:
+                    self.ups.append(Up(cin, cin))
+            self.head_norm = norm(cin)
+            self.head = nn.Conv2d(cin, cfg.image_channels * p * p, 3, padding=1)
+
+        def forward(self, x, t):
+            half = cfg.time_dim // 2
+            freqs = torch.exp(-math.log(10_000.0) * torch.arange(half) / max(half - 1, 1))
+            ang = 1000.0 * t[:, None] * freqs[None]
+            temb = self.time_mlp(torch.cat([torch.sin(ang), torch.cos(ang)], dim=1))
+            p = cfg.patch
+            if p > 1:
+                x = F.pixel_unshuffle(x, p)
+            h = self.stem(x)
+            hs = [h]
+            n = len(self.down)
+            for lvl in range(n):
+                for block, attn in zip(self.down[lvl], self.down_attn[lvl]):
+                    h = attn(block(h, temb))
+                    hs.append(h)
+                if lvl < n - 1:
+                    h = self.downs[lvl](h)
+                    hs.append(h)
+            h = self.mid2(self.mid_attn(self.mid1(h, temb)), temb)
+            for i in range(n):
+                for block, attn in zip(self.up[i], self.up_attn[i]):
+                    h = attn(block(torch.cat([h, hs.pop()], dim=1), temb))
+                if i < n - 1:
+                    h = self.ups[i](h)
+            out = self.head(F.silu(self.head_norm(h)))
+            return F.pixel_shuffle(out, p) if p > 1 else out
+
+    return UNet()
+
+
+def bench(name, cfg, res, batch, repeats, threads):
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    import optax
+    import torch
+
+    from workshop_astro.unet import count_params, init_unet
+
+    torch.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (batch, 3, res, res)).astype(np.float32)
+    eps = rng.normal(size=x.shape).astype(np.float32)
+    t = rng.uniform(0.01, 1, batch).astype(np.float32)
+
+    model = init_unet(cfg, 0)
+    opt = optax.adam(1e-4)
+    state = opt.init(eqx.filter(model, eqx.is_inexact_array))
+
+    @eqx.filter_jit
+    def jstep(model, state, x, t, eps):
+        def loss(m):
+            return jnp.mean((jax.vmap(m)(x, t) - eps) ** 2)
+
+        l, g = eqx.filter_value_and_grad(loss)(model)
+        u, state = opt.update(g, state, eqx.filter(model, eqx.is_inexact_array))
+        return eqx.apply_updates(model, u), state, l
+
+    tnet = torch_unet(cfg)
+    n_torch = sum(p.numel() for p in tnet.parameters())
+    n_jax = count_params(model)
+    assert n_torch == n_jax, (n_torch, n_jax)
+    topt = torch.optim.Adam(tnet.parameters(), lr=1e-4)
+    tx, tt, te = torch.from_numpy(x), torch.from_numpy(t), torch.from_numpy(eps)
+
+    def tstep():
+        topt.zero_grad(set_to_none=True)
+        loss = torch.mean((tnet(tx, tt) - te) ** 2)
+        loss.backward()
+        topt.step()
+        return loss.item()
+
+    jx, jt, je = jnp.asarray(x), jnp.asarray(t), jnp.asarray(eps)
+    t0 = time.perf_counter()
+    model, state, l = jstep(model, state, jx, jt, je)
+    l.block_until_ready()
+    compile_s = time.perf_counter() - t0
+    tstep()  # warm-up
+    jt_times, tt_times = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model, state, l = jstep(model, state, jx, jt, je)
+        l.block_until_ready()
+        jt_times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        tstep()
+        tt_times.append(time.perf_counter() - t0)
+    j, tq = statistics.median(jt_times), statistics.median(tt_times)
+    row = dict(name=name, config=cfg.as_dict(), resolution=res, batch=batch, parameters=n_jax,
+               jax_step_s=j, torch_step_s=tq, jax_images_per_s=batch / j, torch_images_per_s=batch / tq,
+               jax_over_torch=(batch / j) / (batch / tq), jax_compile_s=compile_s,
+               jax_step_times=jt_times, torch_step_times=tt_times)
+    print(f"{name}: {n_jax:,} params, batch {batch} at {res}x{res}: JAX {batch / j:.1f} img/s, "
+          f"PyTorch {batch / tq:.1f} img/s, ratio {row['jax_over_torch']:.2f} (compile {compile_s:.1f} s)", flush=True)
+    return row
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    sys.path.insert(0, str(ROOT / "modules/astro_diffusion/src"))
+    import jax
+    import torch
+
+    from workshop_astro.unet import PRESET_CONFIGS, UNetConfig
+
+    pre = UNetConfig(channels=32, mults=(1, 2, 2), blocks=1, attention_levels=(2,), norm="none", time_dim=128, patch=2)
+    rows = [
+        bench("cpu preset (32x32)", PRESET_CONFIGS["cpu"], 32, 32, args.repeats, args.threads),
+        bench("cpu preset + GroupNorm", UNetConfig(**{**PRESET_CONFIGS["cpu"].as_dict(), "norm": "group", "mults": (1, 2, 4), "attention_levels": (2,)}), 32, 32, args.repeats, args.threads),
+        bench("pretrained 64x64 (patch 2)", pre, 64, 16, args.repeats, args.threads),
+    ]
+    result = dict(
+        benchmark="astro_unet_throughput", jax=jax.__version__, torch=torch.__version__, threads=args.threads,
+        machine=platform.processor() or platform.machine(), cpu_count=os.cpu_count(),
+        load_average_at_end=os.getloadavg(), repeats=args.repeats, rows=rows,
+        note="medians of alternating JAX / PyTorch train steps in one process; a shared machine slows both",
+    )
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {OUT.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
