@@ -17,7 +17,7 @@ from workshop import RunContext
 # Sizes per preset: training steps, batch, samples, reverse-SDE steps, likelihood points.
 SIZES = {
     "tiny": dict(steps=300, batch=256, n_samples=500, sde_steps=200, n_likelihood=8, frames=12),
-    "cpu": dict(steps=2000, batch=512, n_samples=2000, sde_steps=500, n_likelihood=64, frames=30),
+    "cpu": dict(steps=3000, batch=512, n_samples=2000, sde_steps=500, n_likelihood=64, frames=30),
     "gpu": dict(steps=8000, batch=1024, n_samples=10000, sde_steps=1000, n_likelihood=512, frames=40),
     "full": dict(steps=20000, batch=2048, n_samples=20000, sde_steps=1000, n_likelihood=1024, frames=40),
 }
