@@ -87,8 +87,10 @@ def galaxy_statistics(images) -> dict[str, np.ndarray]:
     rflat, fflat = r.reshape(n, -1), wpos.reshape(n, -1)
     order = np.argsort(rflat, axis=1)
     rs = np.take_along_axis(rflat, order, 1)
-    cum = np.cumsum(np.take_along_axis(fflat, order, 1), axis=1)
-    cum /= cum[:, -1:] + 1e-12
+    fs = np.take_along_axis(fflat, order, 1)
+    # midpoint rule: a pixel's flux counts half at its own radius (less bias for small galaxies)
+    cum = np.cumsum(fs, axis=1) - 0.5 * fs
+    cum /= fs.sum(axis=1, keepdims=True) + 1e-12
 
     def radius(frac):
         return np.array([np.interp(frac, cum[i], rs[i]) for i in range(n)])
