@@ -220,7 +220,7 @@ def main():
     pre = UNetConfig(channels=32, mults=(1, 2, 2), blocks=1, attention_levels=(2,), norm="none", time_dim=128, patch=2)
     rows = [
         bench("cpu preset (32x32)", PRESET_CONFIGS["cpu"], 32, 32, args.repeats, args.threads),
-        bench("cpu preset + GroupNorm", UNetConfig(**{**PRESET_CONFIGS["cpu"].as_dict(), "norm": "group", "mults": (1, 2, 4), "attention_levels": (2,)}), 32, 32, args.repeats, args.threads),
+        bench("cpu preset + GroupNorm", UNetConfig(**{**PRESET_CONFIGS["cpu"].as_dict(), "norm": "group", "mults": PRESET_CONFIGS["cpu"].mults, "attention_levels": PRESET_CONFIGS["cpu"].attention_levels}), 32, 32, args.repeats, args.threads),
         bench("pretrained 64x64 (patch 2)", pre, 64, 16, args.repeats, args.threads),
     ]
     result = dict(
