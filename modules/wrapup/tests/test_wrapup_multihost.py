@@ -37,6 +37,13 @@ def test_a_failing_process_is_reported_quickly():
     assert time.monotonic() - started < 120
 
 
+def test_a_hung_group_is_stopped_at_the_timeout():
+    started = time.monotonic()
+    with pytest.raises(MultiprocessError, match="did not finish within 2 s"):
+        run_multiprocess_demo(num_processes=2, devices_per_process=1, timeout=2)  # JAX alone takes longer to start
+    assert time.monotonic() - started < 30
+
+
 def test_rows_split_evenly_and_environment_sets_device_count():
     assert rows_of_process(64, 1, 2) == slice(32, 64)
     with pytest.raises(ValueError):

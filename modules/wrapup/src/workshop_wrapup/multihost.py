@@ -30,7 +30,6 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -98,10 +97,11 @@ def cpu_device_env(n_devices: int, base: dict | None = None) -> dict:
     return env
 
 
-@dataclass
-class _Proc:
-    process_id: int
-    popen: subprocess.Popen
+def _tail(path, n: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").strip().splitlines()[-n:])
+    except OSError:
+        return ""
 
 
 def run_multiprocess_demo(num_processes: int = 2, devices_per_process: int = 2, *, n_rows: int = 64,
@@ -118,36 +118,49 @@ def run_multiprocess_demo(num_processes: int = 2, devices_per_process: int = 2, 
     Returns:
         A dict: what each process reported, the single-process reference, the largest
         difference, whether they match, and the wall time.
+
+    The first process to fail stops all of them at once (the others would otherwise wait
+    for it until JAX's own timeout), and its error is in the message.
     """
+    import tempfile
+    from pathlib import Path
+
     port = free_port()
     coordinator = f"127.0.0.1:{port}"
     env = cpu_device_env(devices_per_process)
     started = time.monotonic()
-    procs = []
-    for pid in range(num_processes):
-        cmd = [sys.executable, "-m", "workshop_wrapup.multihost_worker", "--coordinator", coordinator,
-               "--num-processes", str(num_processes), "--process-id", str(pid), "--rows", str(n_rows),
-               "--seed", str(seed), "--timeout", str(int(timeout))]
-        procs.append(_Proc(pid, subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
-    outputs: dict[int, tuple[str, str]] = {}
-    try:
-        for p in procs:
-            left = max(timeout - (time.monotonic() - started), 1.0)
-            try:
-                outputs[p.process_id] = p.popen.communicate(timeout=left)
-            except subprocess.TimeoutExpired:
-                raise MultiprocessError(
-                    f"process {p.process_id} did not finish within {timeout:.0f} s (coordinator {coordinator}); "
-                    "all processes were stopped. A firewall blocking 127.0.0.1 or a very busy machine can cause this."
-                ) from None
-            if p.popen.returncode != 0:
-                err = (outputs[p.process_id][1] or "").strip().splitlines()[-15:]
-                raise MultiprocessError(f"process {p.process_id} exited with code {p.popen.returncode}:\n" + "\n".join(err))
-    finally:
-        for p in procs:
-            if p.popen.poll() is None:
-                p.popen.kill()
-                p.popen.wait()
+    with tempfile.TemporaryDirectory(prefix="wrapup-multihost-") as tmp:
+        logs = [(Path(tmp) / f"p{pid}.out", Path(tmp) / f"p{pid}.err") for pid in range(num_processes)]
+        procs = []
+        try:
+            for pid, (out_path, err_path) in enumerate(logs):
+                cmd = [sys.executable, "-m", "workshop_wrapup.multihost_worker", "--coordinator", coordinator,
+                       "--num-processes", str(num_processes), "--process-id", str(pid), "--rows", str(n_rows),
+                       "--seed", str(seed), "--timeout", str(int(timeout))]
+                with open(out_path, "w") as out, open(err_path, "w") as err:
+                    procs.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=err))
+            while True:
+                codes = [p.poll() for p in procs]
+                failed = [i for i, c in enumerate(codes) if c not in (None, 0)]
+                if failed:
+                    i = failed[0]
+                    raise MultiprocessError(f"process {i} exited with code {codes[i]}:\n{_tail(logs[i][1])}")
+                if all(c == 0 for c in codes):
+                    break
+                if time.monotonic() - started > timeout:
+                    waiting = [i for i, c in enumerate(codes) if c is None]
+                    raise MultiprocessError(
+                        f"process(es) {waiting} did not finish within {timeout:.0f} s (coordinator {coordinator}); "
+                        "all processes were stopped. A firewall blocking 127.0.0.1 or a very busy machine can "
+                        f"cause this. Last words of process {waiting[0]}:\n{_tail(logs[waiting[0]][1])}")
+                time.sleep(0.1)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        outputs = {pid: (logs[pid][0].read_text(), logs[pid][1].read_text(errors="replace"))
+                   for pid in range(num_processes)}
     reports = []
     for pid in range(num_processes):
         lines = [ln for ln in outputs[pid][0].splitlines() if ln.startswith("{")]

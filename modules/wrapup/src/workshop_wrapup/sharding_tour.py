@@ -126,9 +126,9 @@ def run_in_subprocess(out: Path, preset: str, n_devices: int = 8, seed: int = 0,
 
     cmd = [sys.executable, "-m", "workshop_wrapup.sharding_tour", "--out", str(out), "--preset", preset,
            "--seed", str(seed)]
-    proc = subprocess.run(cmd, env=cpu_device_env(n_devices), capture_output=True, text=True, timeout=timeout)
-    if verbose and proc.stdout:
-        print(proc.stdout, end="", flush=True)
+    # With verbose, the child's progress lines go straight to this terminal as they come.
+    proc = subprocess.run(cmd, env=cpu_device_env(n_devices), stdout=None if verbose else subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, timeout=timeout)
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
         raise RuntimeError(f"the sharding tour with {n_devices} simulated devices failed (exit {proc.returncode}):\n{tail}")
