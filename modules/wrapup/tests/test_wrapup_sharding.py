@@ -51,6 +51,13 @@ EIGHT_DEVICES = textwrap.dedent(r'''
     out["train_loss_decreased"] = l1[-1] < l1[0]
     out["param_sharding_8"] = str(p8[0].sharding.spec)
 
+    # The protein module's fine-tune step, when that module is installed: same mechanics.
+    task, out["protein_why"] = dp.protein_finetune_task(8, length=24, key=jax.random.key(5))
+    if task is not None:
+        rows = dp.throughput_by_devices(task.make_model, task.batch, (1, 8), steps=2, key=jax.random.key(6),
+                                        loss_fn=task.loss_fn)
+        out["protein_losses"] = [r["losses"] for r in rows]
+
     # The checks: the reference passes, typical mistakes fail.
     def verdict(check, fn):
         try:
@@ -113,6 +120,14 @@ def test_data_parallel_training_matches_one_device(eight):
     assert eight["train_loss_diff"] < 1e-5
     assert eight["train_param_diff"] < 1e-5
     assert eight["param_sharding_8"] == "P()"  # the model stays replicated
+
+
+def test_protein_finetune_step_is_data_parallel_too(eight):
+    if "protein_losses" not in eight:
+        pytest.skip(eight["protein_why"])
+    one, many = eight["protein_losses"]
+    assert len(one) == len(many) == 2
+    assert max(abs(a - b) / abs(a) for a, b in zip(one, many)) < 1e-3
 
 
 def test_sharding_checks_pass_reference_and_fail_mistakes(eight):

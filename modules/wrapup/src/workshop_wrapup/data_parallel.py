@@ -25,7 +25,7 @@ Example::
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import equinox as eqx
 import jax
@@ -106,17 +106,31 @@ def make_train_step(optimizer: optax.GradientTransformation, loss_fn: Callable =
     return step
 
 
-def place_for_data_parallel(model, opt_state, images, mesh: Mesh):
-    """Replicate the model and optimiser state over ``mesh`` and split the batch over it."""
-    if images.shape[0] % mesh.size:
-        raise ValueError(f"the batch of {images.shape[0]} does not split evenly over {mesh.size} devices")
+def batch_size(batch) -> int:
+    """The leading-axis length shared by every array of a batch (an array or a pytree)."""
+    return jax.tree_util.tree_leaves(batch)[0].shape[0]
+
+
+def place_for_data_parallel(model, opt_state, batch, mesh: Mesh):
+    """Replicate the model and optimiser state over ``mesh`` and split the batch (any pytree) over it."""
+    if batch_size(batch) % mesh.size:
+        raise ValueError(f"the batch of {batch_size(batch)} does not split evenly over {mesh.size} devices")
     params, static = eqx.partition(model, eqx.is_array)
-    return eqx.combine(replicate(params, mesh), static), replicate(opt_state, mesh), shard_rows(images, mesh)
+    return eqx.combine(replicate(params, mesh), static), replicate(opt_state, mesh), shard_rows(batch, mesh)
 
 
-def train(model, images: Float[Array, "b c h w"], *, steps: int, mesh: Mesh | None = None, lr: float = 3e-3,
-          key: PRNGKeyArray) -> tuple[eqx.Module, list[float], float]:
+def train(model, batch, *, steps: int, mesh: Mesh | None = None, lr: float = 3e-3, key: PRNGKeyArray,
+          loss_fn: Callable = denoising_loss) -> tuple[eqx.Module, list[float], float]:
     """Train ``model`` for ``steps`` steps on one fixed batch, data parallel over ``mesh`` if given.
+
+    Arguments:
+        model: an Equinox model.
+        batch: an array or pytree of arrays with a common leading (batch) axis.
+        steps: optimiser steps.
+        mesh: a one-axis ``"data"`` mesh, or ``None`` for plain single-device execution.
+        lr: Adam's learning rate.
+        key: PRNG key handed to ``loss_fn`` (split once per step).
+        loss_fn: ``loss_fn(model, batch, key) -> scalar`` (default :func:`denoising_loss`).
 
     Returns:
         ``(model, losses, seconds)``; ``seconds`` is the wall time of the steps after the
@@ -125,31 +139,32 @@ def train(model, images: Float[Array, "b c h w"], *, steps: int, mesh: Mesh | No
     optimizer = optax.adam(lr)
     opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
     if mesh is not None:
-        model, opt_state, images = place_for_data_parallel(model, opt_state, images, mesh)
-    step = make_train_step(optimizer)
+        model, opt_state, batch = place_for_data_parallel(model, opt_state, batch, mesh)
+    step = make_train_step(optimizer, loss_fn)
     losses, start = [], None
     for i, k in enumerate(jax.random.split(key, steps)):
-        model, opt_state, loss = step(model, opt_state, images, k)
+        model, opt_state, loss = step(model, opt_state, batch, k)
         losses.append(float(loss))  # float() waits for the step to finish
         if i == 0:
             start = time.perf_counter()
     return model, losses, time.perf_counter() - start
 
 
-def throughput_by_devices(make_model: Callable[[], eqx.Module], images: Float[Array, "b c h w"],
-                          device_counts=(1, 2, 4, 8), *, steps: int = 6, key: PRNGKeyArray) -> list[dict]:
-    """Images per second of the same training run on meshes of each size (same global batch).
+def throughput_by_devices(make_model: Callable[[], eqx.Module], batch, device_counts=(1, 2, 4, 8), *,
+                          steps: int = 6, key: PRNGKeyArray, loss_fn: Callable = denoising_loss) -> list[dict]:
+    """Examples per second of the same training run on meshes of each size (same global batch).
 
     Every run starts from the same weights and sees the same noise, so the losses must
     agree across device counts (up to float rounding in the order of the sums).
     """
     rows = []
+    n_examples = batch_size(batch)
     for n in device_counts:
-        if n > len(jax.devices()) or images.shape[0] % n:
+        if n > len(jax.devices()) or n_examples % n:
             continue
-        _, losses, seconds = train(make_model(), images, steps=steps, mesh=data_mesh(n), key=key)
+        _, losses, seconds = train(make_model(), batch, steps=steps, mesh=data_mesh(n), key=key, loss_fn=loss_fn)
         timed = steps - 1
-        rows.append({"devices": n, "images_per_s": images.shape[0] * timed / seconds if timed else float("nan"),
+        rows.append({"devices": n, "images_per_s": n_examples * timed / seconds if timed else float("nan"),
                      "seconds_per_step": seconds / max(timed, 1), "losses": losses})
     return rows
 
@@ -170,3 +185,48 @@ def astro_unet(preset: str, channels: int = 1, *, key: PRNGKeyArray) -> tuple[eq
         return UNet(config, key=key), f"workshop_astro.unet.UNet with {config}"
     except Exception as exc:
         return None, f"could not build the astro U-Net ({type(exc).__name__}: {exc})"
+
+
+class ProteinTask(NamedTuple):
+    """The protein module's fine-tuning step, packaged for :func:`throughput_by_devices`."""
+
+    make_model: Callable[[], eqx.Module]
+    batch: tuple
+    loss_fn: Callable
+    description: str
+
+
+def protein_finetune_task(n_sequences: int, *, length: int = 48, key: PRNGKeyArray) -> tuple[ProteinTask | None, str]:
+    """The protein module's fine-tune (an ESM2-architecture backbone with a regression head,
+    its own loss) on random sequences, or ``(None, why)`` when ``workshop-protein`` is absent.
+
+    The backbone is small and randomly initialised: this measures the data-parallel
+    mechanics of that training step, not a useful model.
+    """
+    try:
+        import numpy as np
+        from workshop_protein.finetune import Predictor
+        from workshop_protein.finetune import loss_fn as protein_loss
+        from workshop_protein.models import new_model
+        from workshop_protein.tokens import AMINO_ACIDS, batch_tokenize
+    except Exception as exc:
+        return None, f"the protein fine-tune is not available ({type(exc).__name__}: {exc}); install workshop-protein to include it"
+    try:
+        rng = np.random.default_rng(0)
+        seqs = ["".join(rng.choice(list(AMINO_ACIDS), size=length - 2)) for _ in range(n_sequences)]
+        tokens, _ = batch_tokenize(seqs, length=length)
+        labels = rng.normal(size=n_sequences).astype(np.float32)
+        batch = (jnp.asarray(tokens), jnp.asarray(labels), jnp.ones(n_sequences, jnp.float32))
+        kb, kh = jax.random.split(key)
+
+        def make_model():
+            return Predictor.init(new_model(2, 64, 4, key=kb), "regression", 1, key=kh, labels=labels)
+
+        def loss(model, batch, key):
+            del key  # the fine-tune loss is deterministic
+            return protein_loss(model, *batch)
+
+        return ProteinTask(make_model, batch, loss, "workshop_protein.finetune.Predictor on a 2-layer, 64-wide ESM2"), \
+            f"workshop_protein.finetune (Predictor + loss_fn) on a random 2-layer ESM2, {n_sequences} sequences of {length} tokens"
+    except Exception as exc:
+        return None, f"could not build the protein fine-tune ({type(exc).__name__}: {exc})"

@@ -61,6 +61,7 @@ def sharding(ctx: RunContext) -> dict:
         "final_loss_spread_across_device_counts": tp["final_loss_spread"],
         "images_per_s": {r["devices"]: round(r["images_per_s"], 1) for r in tp["rows"]},
         "astro_unet": result["astro_unet"],
+        "protein_finetune": result["protein_finetune"],
     }
 
 

@@ -29,7 +29,7 @@ def throughput_figure(throughput: dict, path: Path, note: str = "") -> Path:
             ax.plot(n, ips[0] * n, ":", color=line.get_color(), alpha=0.6, label=f"{name.replace('_', ' ')}: ideal")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("devices (data parallel, same global batch)")
-    ax.set_ylabel("training images / s")
+    ax.set_ylabel("training examples / s (images or sequences)")
     ax.set_title("Data-parallel throughput")
     if note:
         fig.text(0.5, 0.005, note, ha="center", va="bottom", fontsize=7, wrap=True)

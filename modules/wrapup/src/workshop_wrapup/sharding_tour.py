@@ -24,12 +24,12 @@ TOUR_SIZES = {
     "full": {"image": 64, "batch": 128, "width": 64, "steps": 10},
 }
 
-#: Device counts the astro U-Net is timed on (each count compiles the U-Net once more).
+#: Device counts the astro U-Net and the protein fine-tune are timed on (each count compiles once more).
 ASTRO_DEVICE_COUNTS = {"tiny": (1, 8), "cpu": (1, 2, 4, 8), "gpu": (1, 2, 4, 8), "full": (1, 2, 4, 8)}
 
 
 def run_sharding_tour(out: Path, preset: str = "cpu", device_counts=(1, 2, 4, 8), seed: int = 0,
-                      include_astro: bool = True, log=print) -> dict:
+                      include_other_modules: bool = True, log=print) -> dict:
     """Mesh, shardings, compiler-inserted collectives, shard_map and data-parallel timing.
 
     Writes ``sharding_pictures.txt`` under ``out`` and returns the numbers (also what
@@ -94,24 +94,37 @@ def run_sharding_tour(out: Path, preset: str = "cpu", device_counts=(1, 2, 4, 8)
     batch = dp.galaxy_batch(jax.random.fold_in(key, 1), sizes["batch"], size=sizes["image"])
     counts = tuple(n for n in device_counts if n <= n_dev)
     models = {"tiny_denoiser": lambda: dp.TinyDenoiser(1, sizes["width"], key=jax.random.fold_in(key, 2))}
-    astro_unet, why = dp.astro_unet(preset, key=jax.random.fold_in(key, 3)) if include_astro else (None, "not requested")
+    astro_unet, why = dp.astro_unet(preset, key=jax.random.fold_in(key, 3)) if include_other_modules else (None, "not requested")
     result["astro_unet"] = why
     if astro_unet is not None and sizes["image"] % 4 == 0:
         models["astro_unet"] = lambda: dp.astro_unet(preset, key=jax.random.fold_in(key, 3))[0]
     else:
         log(f"astro U-Net skipped: {why}")
+    tasks = {name: (make, batch, dp.denoising_loss) for name, make in models.items()}
+    if not include_other_modules:
+        why = "not requested"
+    elif preset == "tiny":
+        why = "skipped under the tiny preset (each device count compiles an ESM2 step; run with --preset cpu)"
+    else:
+        protein, why = dp.protein_finetune_task(sizes["batch"], key=jax.random.fold_in(key, 5))
+        if protein is not None:
+            tasks["protein_finetune"] = (protein.make_model, protein.batch, protein.loss_fn)
+    result["protein_finetune"] = why
+    log(f"protein fine-tune: {why}")
     result["throughput"] = {}
-    for name, make in models.items():
-        wanted = counts if name != "astro_unet" else tuple(n for n in counts if n in ASTRO_DEVICE_COUNTS[preset])
-        rows = dp.throughput_by_devices(make, batch, wanted, steps=sizes["steps"], key=jax.random.fold_in(key, 4))
+    for name, (make, data, loss_fn) in tasks.items():
+        wanted = counts if name == "tiny_denoiser" else tuple(n for n in counts if n in ASTRO_DEVICE_COUNTS[preset])
+        rows = dp.throughput_by_devices(make, data, wanted, steps=sizes["steps"], key=jax.random.fold_in(key, 4),
+                                        loss_fn=loss_fn)
         final = [r["losses"][-1] for r in rows]
         result["throughput"][name] = {
             "rows": rows,
             "final_loss_spread": float(max(final) - min(final)),
+            "final_loss_relative_spread": float((max(final) - min(final)) / abs(final[0])),
             "batch": sizes["batch"], "image": sizes["image"], "timed_steps": sizes["steps"] - 1,
         }
         for r in rows:
-            log(f"  {name}: {r['devices']} device(s): {r['images_per_s']:8.1f} images/s, final loss {r['losses'][-1]:.6f}")
+            log(f"  {name}: {r['devices']} device(s): {r['images_per_s']:8.1f} examples/s, final loss {r['losses'][-1]:.6f}")
     if result["simulated_cpu_devices"]:
         log(f"Note: these {n_dev} devices are simulated on {result['cpu_cores']} CPU cores, so they compete for the "
             "same cores: throughput does not grow with the device count here. What the run shows is that the same "
