@@ -88,7 +88,7 @@ _STRUCT_DATASETS: list[DataEntry] = [
     ),
     DataEntry(
         "contact_head_embedded.npz",
-        sha256="d3040947af8585ef6eaca7245f3bfadb94eec15a2ce8deb75935dc029306e2c3",
+        sha256="4228564926987e79fc7ae24e53c8dd7bafa851a61d1585ca44d454addb7a599a",
         embedded="data/contact_head_embedded.npz",
         description="contact regression (logistic, over layers x heads APC attention) fitted for the embedded model",
         source="fitted by datasets/protein_finetune_contact_regression.py on 3 real chains; protein_finetune_data.md",
