@@ -39,7 +39,18 @@ _LM_DEMOS: list[Demo] = [
         minutes=3,
     ),
 ]
-_LM_DATASETS: list[DataEntry] = []
+_LM_DATASETS: list[DataEntry] = [
+    DataEntry(
+        "protein_embedded_model.npz",
+        sha256="6fe3186e5f8c1da94924f61b402f7435b80397b4c6c5986eb7909ccee082af02",
+        embedded="data/protein_embedded_model.npz",
+        size=3264503,
+        description="small ESM2-architecture masked LM (4 layers, width 128) pretrained for the workshop; "
+        "the default model when no pretrained ESM2 is cached",
+        source="trained by datasets/protein_pretrain_embedded.py on a bacterial proteome shipped in pyhmmer's "
+        "test data (MIT); see datasets/protein_embedded_model.md",
+    ),
+]
 
 # --- Structure half: fine-tuning, contacts and folding, design --------------------------
 _STRUCT_LESSONS: list[Lesson] = [
