@@ -151,7 +151,8 @@ def train(model, batch, *, steps: int, mesh: Mesh | None = None, lr: float = 3e-
 
 
 def throughput_by_devices(make_model: Callable[[], eqx.Module], batch, device_counts=(1, 2, 4, 8), *,
-                          steps: int = 6, key: PRNGKeyArray, loss_fn: Callable = denoising_loss) -> list[dict]:
+                          steps: int = 6, key: PRNGKeyArray, loss_fn: Callable = denoising_loss,
+                          lr: float = 3e-3) -> list[dict]:
     """Examples per second of the same training run on meshes of each size (same global batch).
 
     Every run starts from the same weights and sees the same noise, so the losses must
@@ -162,7 +163,7 @@ def throughput_by_devices(make_model: Callable[[], eqx.Module], batch, device_co
     for n in device_counts:
         if n > len(jax.devices()) or n_examples % n:
             continue
-        _, losses, seconds = train(make_model(), batch, steps=steps, mesh=data_mesh(n), key=key, loss_fn=loss_fn)
+        _, losses, seconds = train(make_model(), batch, steps=steps, mesh=data_mesh(n), key=key, loss_fn=loss_fn, lr=lr)
         timed = steps - 1
         rows.append({"devices": n, "images_per_s": n_examples * timed / seconds if timed else float("nan"),
                      "seconds_per_step": seconds / max(timed, 1), "losses": losses})
@@ -194,6 +195,10 @@ class ProteinTask(NamedTuple):
     batch: tuple
     loss_fn: Callable
     description: str
+    #: A fine-tuning learning rate. With a large one, Adam's first steps (about lr times the
+    #: *sign* of each gradient) turn float-rounding differences in near-zero gradients into
+    #: full-size updates, and runs on different device counts drift apart.
+    learning_rate: float = 1e-4
 
 
 def protein_finetune_task(n_sequences: int, *, length: int = 48, key: PRNGKeyArray) -> tuple[ProteinTask | None, str]:

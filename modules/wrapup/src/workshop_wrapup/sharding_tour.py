@@ -100,7 +100,7 @@ def run_sharding_tour(out: Path, preset: str = "cpu", device_counts=(1, 2, 4, 8)
         models["astro_unet"] = lambda: dp.astro_unet(preset, key=jax.random.fold_in(key, 3))[0]
     else:
         log(f"astro U-Net skipped: {why}")
-    tasks = {name: (make, batch, dp.denoising_loss) for name, make in models.items()}
+    tasks = {name: (make, batch, dp.denoising_loss, 3e-3) for name, make in models.items()}
     if not include_other_modules:
         why = "not requested"
     elif preset == "tiny":
@@ -108,14 +108,14 @@ def run_sharding_tour(out: Path, preset: str = "cpu", device_counts=(1, 2, 4, 8)
     else:
         protein, why = dp.protein_finetune_task(sizes["batch"], key=jax.random.fold_in(key, 5))
         if protein is not None:
-            tasks["protein_finetune"] = (protein.make_model, protein.batch, protein.loss_fn)
+            tasks["protein_finetune"] = (protein.make_model, protein.batch, protein.loss_fn, protein.learning_rate)
     result["protein_finetune"] = why
     log(f"protein fine-tune: {why}")
     result["throughput"] = {}
-    for name, (make, data, loss_fn) in tasks.items():
+    for name, (make, data, loss_fn, lr) in tasks.items():
         wanted = counts if name == "tiny_denoiser" else tuple(n for n in counts if n in ASTRO_DEVICE_COUNTS[preset])
         rows = dp.throughput_by_devices(make, data, wanted, steps=sizes["steps"], key=jax.random.fold_in(key, 4),
-                                        loss_fn=loss_fn)
+                                        loss_fn=loss_fn, lr=lr)
         final = [r["losses"][-1] for r in rows]
         result["throughput"][name] = {
             "rows": rows,
