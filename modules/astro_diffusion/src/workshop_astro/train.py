@@ -282,6 +282,7 @@ def train(
     callback: Callable[[int, float], None] | None = None,
     mesh: Mesh | None = None,
     measure_steps: int = 3,
+    reserve_fn: Callable[[float, float], float] | None = None,
 ) -> TrainResult:
     """Train a :class:`~workshop_astro.unet.UNet` on ``data`` for a time budget or a number of steps.
 
@@ -297,6 +298,9 @@ def train(
         progress: show a tqdm bar (loss, steps/s, ETA).
         callback: ``callback(step, loss)`` after every step (may raise ``KeyboardInterrupt``).
         mesh: device mesh for data parallelism (default: all visible devices).
+        reserve_fn: ``reserve_fn(step_time_s, compile_s) -> seconds`` to leave free at the
+            end of the budget for what follows training (sampling, evaluation), estimated
+            from the measured costs; the deadline moves earlier by that much.
 
     Returns:
         A :class:`TrainResult`. On ``KeyboardInterrupt`` the state is saved to
@@ -354,6 +358,8 @@ def train(
                 if max_steps is not None and int(state.step) >= max_steps:
                     break
             step_time = float(np.median(times[1:])) if len(times) > 1 else times[0]
+            if budget_s is not None and reserve_fn is not None:
+                deadline -= max(0.0, float(reserve_fn(step_time, times[0])))
             if budget_s is not None:
                 left = deadline - time.monotonic()
                 total = int(state.step) + max(0, int(0.97 * left / step_time))
