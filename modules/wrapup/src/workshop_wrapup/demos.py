@@ -47,8 +47,8 @@ def sharding(ctx: RunContext) -> dict:
         result = run_in_subprocess(out, ctx.preset, n_devices=8, seed=ctx.seed, verbose=ctx.verbose)
     note = ""
     if result["simulated_cpu_devices"]:
-        note = (f"{result['device_count']} simulated CPU devices share {result['cpu_cores']} cores: "
-                "no speed-up is expected here; the losses agree across device counts.")
+        note = (f"{result['device_count']} simulated CPU devices share {result['cpu_cores']} cores: no device adds "
+                "compute here; the losses agree across device counts.")
     fig = throughput_figure(result["throughput"], ctx.path("throughput_vs_devices.png"), note=note)
     ctx.save_json("sharding.json", result)
     tp = result["throughput"]["tiny_denoiser"]

@@ -126,9 +126,10 @@ def run_sharding_tour(out: Path, preset: str = "cpu", device_counts=(1, 2, 4, 8)
         for r in rows:
             log(f"  {name}: {r['devices']} device(s): {r['images_per_s']:8.1f} examples/s, final loss {r['losses'][-1]:.6f}")
     if result["simulated_cpu_devices"]:
-        log(f"Note: these {n_dev} devices are simulated on {result['cpu_cores']} CPU cores, so they compete for the "
-            "same cores: throughput does not grow with the device count here. What the run shows is that the same "
-            "code gives the same losses on any number of devices; on real accelerators each device adds compute.")
+        log(f"Note: these {n_dev} devices are simulated on {result['cpu_cores']} CPU cores and share them: no device "
+            "adds compute, so changes in throughput with the device count only reflect how XLA spreads the work over "
+            "those cores (and whatever else the machine is doing). What the run shows is that the same code gives "
+            "the same losses on any number of devices; on real accelerators each device adds compute.")
     return result
 
 
