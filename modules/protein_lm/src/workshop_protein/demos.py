@@ -158,4 +158,5 @@ def tour(ctx) -> dict:
         _step(ctx, results, name, fn)
     ctx.save_json("tour.json", results)
     ctx.log(f"Figures and tour.json are in {ctx.out}")
-    return {k: v for k, v in results.items() if k in TOUR_SECTIONS}
+    # The returned summary keeps the headline numbers; the lists are in tour.json.
+    return {k: {f: x for f, x in v.items() if not isinstance(x, list)} for k, v in results.items() if k in TOUR_SECTIONS}
