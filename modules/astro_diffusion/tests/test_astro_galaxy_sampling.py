@@ -51,7 +51,7 @@ def test_few_step_samplers_recover_a_gaussian(sde):
     # deterministic samplers of the same ODE: close to the adaptive Tsit5 solution, path by path
     z, nfe_ode = probability_flow_sample(sde, score, key, (4000, 2), x_init=x_init, rtol=1e-5, atol=1e-5)
     assert int(nfe_ode) > 10
-    assert float(jnp.abs(z - x).mean()) < 0.01
+    assert float(jnp.abs(z - x).mean()) < 0.02
 
 
 def test_dpm_solver_converges_with_more_steps():
@@ -68,7 +68,7 @@ def test_dpm_solver_converges_with_more_steps():
 def test_clipping_keeps_denoised_estimates_in_range():
     sde = VPSDE()
     far = lambda x, t: -(x - 5.0 * sde.marginal_mean_coeff(t)) / (sde.marginal_std(t) ** 2 + 1e-3)  # data at 5
-    x, _ = dpm_solver_sample(sde, far, jax.random.key(0), (64, 3), n_steps=8, clip_denoised=1.0)
+    x, _ = dpm_solver_sample(sde, far, jax.random.key(0), (64, 3), n_steps=8, clip_denoised=1.0, prediction="data")
     assert float(jnp.abs(x).max()) < 1.1
 
 
@@ -77,3 +77,12 @@ def test_model_score_divides_noise_by_std():
     model = lambda x, t: jnp.ones_like(x)
     s = model_score(model, sde)(jnp.zeros(3), 0.5)
     assert np.allclose(s, -1 / float(sde.marginal_std(0.5)))
+
+
+def test_noise_and_data_forms_agree_for_an_exact_score():
+    sde = VPSDE()
+    score = gaussian_score(sde)
+    x_init = jax.random.normal(jax.random.key(3), (500, 2))
+    a, _ = dpm_solver_sample(sde, score, jax.random.key(0), (500, 2), n_steps=20, x_init=x_init, prediction="noise")
+    b, _ = dpm_solver_sample(sde, score, jax.random.key(0), (500, 2), n_steps=20, x_init=x_init, prediction="data")
+    assert float(jnp.abs(a - b).mean()) < 0.02

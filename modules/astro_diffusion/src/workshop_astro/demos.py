@@ -25,7 +25,7 @@ class GalaxyPreset:
     budget_s: float  # default --budget
     max_steps: int | None  # cap on training steps (tiny: a handful)
     n_samples: int
-    sampler_steps: int  # DPM-Solver++(2M) steps = NFE
+    sampler_steps: int  # DPM-Solver-2M steps = NFE
     reserve_s: float  # seconds kept for evaluation and figures (sampling is estimated from the step time)
 
 
@@ -58,8 +58,8 @@ def _plot_loss(losses, path, title):
     plt.close(fig)
 
 
-def sample_galaxies(model, sde, key, n, steps, resolution, batch=128, clip=1.0):
-    """DPM-Solver++(2M) samples from a noise-predicting model, in batches; ``(x, nfe)``."""
+def sample_galaxies(model, sde, key, n, steps, resolution, batch=128):
+    """DPM-Solver-2M samples (noise form) from a noise-predicting model, in batches; ``(x, nfe)``."""
     import equinox as eqx
     import jax
 
@@ -69,8 +69,7 @@ def sample_galaxies(model, sde, key, n, steps, resolution, batch=128, clip=1.0):
 
     @eqx.filter_jit
     def run(model, key, x_init):
-        return dpm_solver_sample(sde, model_score(model, sde), key, x_init.shape, n_steps=steps,
-                                 x_init=x_init, clip_denoised=clip)
+        return dpm_solver_sample(sde, model_score(model, sde), key, x_init.shape, n_steps=steps, x_init=x_init)
 
     batch = min(batch, n)
     outs = []
@@ -119,7 +118,7 @@ def galaxies(ctx: RunContext) -> dict:
     n = p.n_samples
     generated, nfe = sample_galaxies(result.ema, sde, jax.random.key(ctx.seed + 1), n, p.sampler_steps, data.resolution)
     sample_s = time.monotonic() - t0
-    ctx.log(f"sampled {n} galaxies with DPM-Solver++(2M): {nfe} score evaluations, {sample_s:.1f} s")
+    ctx.log(f"sampled {n} galaxies with DPM-Solver-2M: {nfe} score evaluations, {sample_s:.1f} s")
 
     report = compare(generated, data.train, data.test, seed=ctx.seed)
     stats = report.pop("_stats")
@@ -134,7 +133,7 @@ def galaxies(ctx: RunContext) -> dict:
     )
     report["_stats"] = stats
     plot_report(report, generated, data.test, ctx.path("galaxies.png"),
-                title=f"HDF galaxies: {result.steps_done} training steps, DPM-Solver++ {nfe} NFE")
+                title=f"HDF galaxies: {result.steps_done} training steps, DPM-Solver-2M {nfe} NFE")
     _plot_loss(result.losses, ctx.path("loss.png"), f"training loss ({result.steps_done} steps, {result.seconds:.0f} s)")
     np.save(ctx.path("generated.npy"), generated)
     metrics["wall_s"] = ctx.elapsed()
@@ -179,7 +178,7 @@ def generate(ctx: RunContext) -> dict:
     images, nfe = sample_galaxies(model, sde, jax.random.key(ctx.seed), n, steps, res, batch=n)
     seconds = time.monotonic() - t0
     info = header.get("info", {})
-    ctx.log(f"generated {n} galaxies of {res}x{res} with DPM-Solver++(2M): {nfe} score evaluations, "
+    ctx.log(f"generated {n} galaxies of {res}x{res} with DPM-Solver-2M: {nfe} score evaluations, "
             f"{seconds:.1f} s (model: {info.get('steps', '?')} training steps)")
     real = _heldout_64(n)
     fig, axes = plt.subplots(1, 2, figsize=(12, 6.5))
