@@ -104,7 +104,7 @@ _GALAXY_DATASETS: list[DataEntry] = [
               description="Galaxy10 DECals: 17,736 RGB 256x256 galaxy images in 10 morphology classes; "
                           "workshop_astro.galaxies.galaxy10_processor(resolution) downsamples it once",
               source="astroNN (Leung & Bovy); DESI Legacy Imaging Surveys / Galaxy Zoo DECaLS"),
-    DataEntry("unet64_hdf.eqx", sha256="943e3c7854bba164add75de9e21069778d07cbd1ec30c4944c35cdc224709646",
+    DataEntry("unet64_hdf.eqx", sha256="bea39e26ab2bc58126d5a360790e072391739ba7ef74334848af7431bd5a91d3",
               embedded="data/unet64_hdf.eqx", size=2270775,
               description="pretrained 64x64 noise-prediction U-Net (EMA weights, bfloat16) trained on HDF stamps; "
                           "recipe datasets/astro_pretrain_64.py, datasheet datasets/astro_pretrain_64.md",

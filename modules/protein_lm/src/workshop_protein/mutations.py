@@ -172,7 +172,7 @@ def score_mutations(table: np.ndarray, seq: str, mutations: Sequence[str] | str)
 
 
 def plot_mutation_heatmap(seq: str, table: np.ndarray, path=None, *, title: str = "Mutation effects (masked marginal)"):
-    """Heatmap of an ``(L, 20)`` score table (blue: worse than wild type), wild type marked.
+    """Heatmap of an ``(L, 20)`` score table (red: less likely than the wild type, blue: more), wild type marked.
 
     Returns the matplotlib figure (saved to ``path`` when given).
     """

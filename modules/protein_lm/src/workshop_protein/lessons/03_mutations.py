@@ -115,9 +115,11 @@ print(f"{len(seq)} masked passes: vmap {t_vmap:.3f} s, Python loop {t_loop:.3f} 
 # %% [markdown]
 # ## The heatmap
 #
-# All $L \times 19$ substitutions at once. Columns where everything is blue are positions
-# the model thinks are constrained; in a well-trained model these include the buried
-# core and functional sites.
+# All $L \times 19$ substitutions at once. Red means less likely than the wild type, blue more;
+# columns where everything is red are positions the model thinks are constrained (in a
+# well-trained model, the buried core and functional sites). Rows red almost everywhere
+# (often W and C) say less about the positions than about the model's prior: those
+# amino acids are rare, so a weak model finds them unlikely anywhere.
 
 # %%
 from workshop_protein.mutations import plot_mutation_heatmap
