@@ -170,7 +170,8 @@ def plot_masked_marginals(seq: str, log_probs: np.ndarray, path=None, *, title: 
     n = probs.shape[0]
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(max(6, 0.18 * n + 2), 5.5), sharex=True,
                                   gridspec_kw={"height_ratios": [3, 1]})
-    im = ax.imshow(probs.T, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+    # Colour scale up to the largest probability: a weak model never gets near 1.
+    im = ax.imshow(probs.T, aspect="auto", cmap="viridis", vmin=0, vmax=float(probs.max()), interpolation="nearest")
     ax.set_yticks(range(20), list(AMINO_ACIDS), fontsize=7)
     ax.set_ylabel("amino acid")
     wt = [(i, AMINO_ACIDS.index(a)) for i, a in enumerate(seq[:n].upper()) if a in AMINO_ACIDS]
