@@ -55,8 +55,10 @@ def workshop_module():
         ],
         default_demo="tour",
         presets={
-            "tiny": "16-pixel images on 1-8 simulated devices; 32-pixel galaxy, 100 + 100 NUTS steps; seconds per part",
-            "cpu": "32-pixel images, batch 32; 48-pixel galaxy, 300 + 400 NUTS steps; 64-pixel deconvolution",
+            "tiny": "16-pixel images on 1-8 simulated devices (astro U-Net on 1 and 8, no protein step); 32-pixel galaxy, "
+                    "100 + 100 NUTS steps; seconds per part",
+            "cpu": "32-pixel images, batch 32, astro U-Net and protein fine-tune on 1-8 devices; 48-pixel galaxy, "
+                   "300 + 400 NUTS steps; 64-pixel deconvolution",
             "gpu": "64-pixel images, batch 64; 64-pixel galaxy, 500 + 1000 NUTS steps; 128-pixel deconvolution",
             "full": "batch 128 over every device; 1000 + 2000 NUTS steps",
         },
