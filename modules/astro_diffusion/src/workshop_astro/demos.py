@@ -146,7 +146,7 @@ def galaxies(ctx: RunContext) -> dict:
                 wall_s=ctx.elapsed(), metrics=str(ctx.path("metrics.json")), figure=str(ctx.path("galaxies.png")))
 
 
-_GENERATE = {"tiny": (4, 4), "cpu": (16, 20), "gpu": (64, 25), "full": (256, 30)}  # images, DPM-Solver steps
+_GENERATE = {"tiny": (4, 4), "cpu": (16, 15), "gpu": (64, 25), "full": (256, 30)}  # images, DPM-Solver steps
 
 
 def _heldout_64(n: int) -> np.ndarray:
