@@ -77,7 +77,7 @@ def ddim_sample(model, key, n):
 key = jax.random.key(0)
 mine = ddim_sample(model, key, 8)
 ref, nfe = eqx.filter_jit(lambda m, k: dpm_solver_sample(sde, model_score(m, sde), k, (8, 3, 32, 32), n_steps=n_steps,
-                                                          clip_denoised=1.0))(model, key)
+                                                          clip_denoised=1.0, prediction="data"))(model, key)
 print(f"both use {n_steps} score evaluations (DPM-Solver++ reports nfe={int(nfe)})")
 fig, ax = plt.subplots(1, 2, figsize=(10, 3))
 ax[0].imshow(image_grid(mine, ncols=8)); ax[0].set_title("DDIM (yours)"); ax[0].axis("off")
