@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MPLBACKEND=Agg WORKSHOP_PRESET=tiny
-uv run --frozen python ci/build_notebooks.py --check
-uv run --frozen workshop validate --all -q
+uv run python ci/build_notebooks.py --check
+uv run workshop validate --all -q

@@ -3,8 +3,8 @@
 Each resolution level has residual blocks (norm, SiLU, 3x3 conv, plus a projection of
 the time embedding), optional self-attention at low resolution, a strided 3x3
 convolution to go down and nearest-neighbour upsampling followed by a 3x3 convolution
-to come back up. Measured on a 2-core CPU (see ``/work/shared/PERFORMANCE.md`` and
-``benchmarks/astro_unet_throughput.py``), a transposed convolution and group norm are
+to come back up. Measured on a 2-core CPU (``benchmarks/astro_unet_throughput.py``, results in
+``benchmarks/results/``), a transposed convolution and group norm are
 the expensive layers under ``vmap``; the upsampling here avoids the first, and the
 normalisation is a choice (``norm="group"`` or ``norm="none"``).
 
