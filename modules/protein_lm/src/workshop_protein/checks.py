@@ -16,7 +16,7 @@ import numpy as np
 
 from workshop.checking import CheckFailed, assert_close, call, expect
 
-from .tokens import AA_TOKENS, AMINO_ACIDS, CLS, EOS, MASK, PAD
+from .tokens import AA_TOKENS, AMINO_ACIDS, CLS, EOS, MASK, PAD, tokenize
 
 __all__ = [
     "scaled_dot_product_attention",
@@ -290,7 +290,7 @@ def masked_marginal_table(candidate: Callable) -> str:
     for seed, length in [(0, 6), (1, 13), (2, 25)]:
         fn = _ToyModel(seed)
         seq = _random_seq(rng, length)
-        tokens = np.concatenate([[CLS], [AA_TOKENS[AMINO_ACIDS.index(a)] for a in seq], [EOS]]).astype(np.int32)
+        tokens = tokenize(seq)
         wt = np.array([AMINO_ACIDS.index(a) for a in seq])
         ref, lp = _masked_table_ref(fn, tokens, wt)
         got = call(candidate, fn, jnp.asarray(tokens), jnp.asarray(wt), what=f"a toy model and {length} residues")

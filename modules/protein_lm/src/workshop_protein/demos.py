@@ -55,7 +55,7 @@ def tour(ctx) -> dict:
 
     from .mlm import entropy, masked_marginals, plot_masked_marginals, predict_masked
     from .models import best_available_model
-    from .mutations import masked_marginal_scores, plot_mutation_heatmap, score_mutations, wildtype_marginal_scores
+    from .mutations import _log_ratio, plot_mutation_heatmap, score_mutations, wildtype_marginal_scores
     from .tokens import AMINO_ACIDS
 
     size = _SIZES.get(ctx.preset, _SIZES["cpu"])
@@ -69,6 +69,16 @@ def tour(ctx) -> dict:
     ctx.log(f"Protein: human ubiquitin, {len(seq)} residues: {seq}")
     results: dict = {"model": info.as_dict(), "sequence": seq, "preset": ctx.preset}
     rng = np.random.default_rng(ctx.seed)
+    shared: dict = {}
+
+    def masked_table():
+        """``log p(a | x_{-i})`` for every position (L masked passes), computed once for
+        both sections, with the seconds the passes took."""
+        if "table" not in shared:
+            t0 = time.monotonic()
+            shared["table"] = masked_marginals(model, seq)
+            shared["seconds"] = time.monotonic() - t0
+        return shared["table"], shared["seconds"]
 
     def mlm():
         n_mask = max(1, round(0.15 * len(seq)))
@@ -80,7 +90,7 @@ def tour(ctx) -> dict:
         rest = [a for i, a in enumerate(seq) if i not in set(positions)]
         common = max(set(rest), key=rest.count)
         baseline = sum(seq[p] == common for p in positions)
-        table = masked_marginals(model, seq)
+        table, _ = masked_table()
         plot_masked_marginals(seq, table, ctx.path("masked_marginals.png"), title=f"p(amino acid | rest), {info.name}")
         ent = entropy(np.exp(table))
         nll = -np.mean([table[i, AMINO_ACIDS.index(a)] for i, a in enumerate(seq)])
@@ -94,9 +104,8 @@ def tour(ctx) -> dict:
                 "entropy_nats": ent.round(3).tolist(), "figure": "masked_marginals.png"}
 
     def mutations():
-        t0 = time.monotonic()
-        table = masked_marginal_scores(model, seq)
-        scan_s = time.monotonic() - t0
+        logp, scan_s = masked_table()
+        table = _log_ratio(logp, seq)  # what masked_marginal_scores computes, without re-running the scan
         wt_table = wildtype_marginal_scores(model, seq)
         plot_mutation_heatmap(seq, table, ctx.path("mutation_heatmap.png"), title=f"Masked-marginal scores, {info.name}")
         flat = [(table[i, j], f"{seq[i]}{i + 1}{AMINO_ACIDS[j]}") for i in range(len(seq)) for j in range(20) if AMINO_ACIDS[j] != seq[i]]
