@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._files import write_text_atomically
 from .hardware import Hardware
 
 
@@ -55,9 +56,7 @@ class RunContext:
     def save_json(self, name: str, obj: Any) -> Path:
         """Write ``obj`` as indented JSON to ``out / name`` (atomically) and return the path."""
         p = self.path(name)
-        tmp = p.with_suffix(p.suffix + ".tmp")
-        tmp.write_text(json.dumps(obj, indent=2, default=_jsonable) + "\n")
-        tmp.replace(p)
+        write_text_atomically(p, json.dumps(obj, indent=2, default=_jsonable) + "\n")
         return p
 
     def log(self, message: str) -> None:

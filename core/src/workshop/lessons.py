@@ -40,6 +40,7 @@ from importlib import resources
 from pathlib import Path
 
 from ._declaration import Lesson, ModuleDeclaration
+from ._files import write_text_atomically
 
 __all__ = [
     "LessonError",
@@ -389,14 +390,10 @@ def write_lessons(decl: ModuleDeclaration, dest: Path, *, solutions: bool = Fals
                     out.append(WriteResult(path, "kept", lesson, variant))
                     continue
                 action = "updated" if untouched else "written"
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(text, encoding="utf-8", newline="\n")  # same bytes on every OS
-            tmp.replace(path)
+            write_text_atomically(path, text)  # "\n" line ends: same bytes on every OS
             manifest[path.name] = _sha(text)
             out.append(WriteResult(path, action, lesson, variant))
-    tmp = manifest_path.with_name(manifest_path.name + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(manifest_path)
+    write_text_atomically(manifest_path, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return out
 
 

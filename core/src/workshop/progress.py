@@ -18,11 +18,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+
+from ._files import atomic_writer
 
 __all__ = ["CheckResult", "STATUSES", "progress_path", "load", "record", "module_progress", "passed_checks", "reset"]
 
@@ -116,18 +117,9 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _write_atomically(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_writer(path) as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+        f.write("\n")
 
 
 def record(module: str, check: str, status: str, message: str = "", path: Path | None = None) -> None:
