@@ -11,7 +11,6 @@ import importlib
 import traceback
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from types import ModuleType
 
 import pluggy
 
@@ -154,7 +153,3 @@ def set_registry(reg: Registry | None) -> None:
     """Replace the process-wide registry (tests, composed courses)."""
     global _REGISTRY
     _REGISTRY = reg
-
-
-def plugin_module(name: str) -> ModuleType | object:
-    return registry().plugin_of[name]
