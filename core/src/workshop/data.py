@@ -216,30 +216,16 @@ class ModuleData:
                 ) from exc
             raise
         except Exception as exc:  # network errors: say what failed and how to recover
-            _cleanup_partials(target)
             raise DataError(
                 f"could not download {e.name!r} (module {self.module!r}) from {url}: "
                 f"{type(exc).__name__}: {exc}. Check your connection ('workshop doctor' tests the "
                 f"hosts), or copy the file to {target} (sha256 {e.sha256})."
             ) from exc
-        finally:
-            _cleanup_partials(target)
 
     def _process(self, processor: Processor | None, path: Path, action: str) -> Path:
         if processor is None:
             return path
         return Path(processor(str(path), action, None))
-
-
-def _cleanup_partials(target: Path) -> None:
-    # Pooch names its temporary files 'tmp*' in the target folder; remove any left over
-    # by an interrupted download of this file.
-    for p in target.parent.glob("tmp*"):
-        try:
-            if p.is_file():
-                p.unlink()
-        except OSError:
-            pass
 
 
 def _interactive() -> bool:
