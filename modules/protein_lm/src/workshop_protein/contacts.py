@@ -31,7 +31,8 @@ import numpy as np
 import optax
 from jaxtyping import Array, Bool, Float, Int
 
-from .tokens import CLS, EOS, MASK, PAD
+from .finetune import residue_mask
+from .tokens import MASK, PAD
 
 __all__ = [
     "attention_maps",
@@ -154,7 +155,7 @@ def contact_features(maps: Float[Array, "layers heads T T"], tokens: Int[Array, 
         for an unpadded sequence ``T - 2`` is its number of residues.
     """
     tokens = jnp.asarray(tokens)
-    real = (tokens != EOS) & (tokens != PAD) & (tokens != CLS)
+    real = residue_mask(tokens)
     nl, nh, T, _ = maps.shape
     a = maps * (real[:, None] & real[None, :])
     a = a[:, :, 1:-1, 1:-1].reshape(nl * nh, T - 2, T - 2)
