@@ -200,6 +200,7 @@ def generate(ctx: RunContext) -> dict:
 
 
 _RECONSTRUCT = {"tiny": (2, 60), "cpu": (8, 100), "gpu": (16, 300), "full": (32, 500)}  # samples, steps
+_DEGRADATION = dict(fwhm=3.0, noise_std=0.1, missing=0.25)
 
 
 def reconstruct(ctx: RunContext) -> dict:
@@ -212,17 +213,16 @@ def reconstruct(ctx: RunContext) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .fewstep import model_score
     from .galaxies import to_image
     from .pretrained import PRETRAINED_NAME, load_pretrained
-    from .reconstruct import Degradation, mean_power_spectrum, posterior_sample, psnr, reduced_chi2, richardson_lucy, wiener
+    from .reconstruct import Degradation, mean_power_spectrum, psnr, reduced_chi2, richardson_lucy, wiener
     from .sde import VPSDE
 
     n_samples, n_steps = _RECONSTRUCT[ctx.preset]
     model, _ = load_pretrained(ctx.fetch(PRETRAINED_NAME))
     sde = VPSDE()
     truth = jnp.asarray(_heldout_64(1)[0])
-    deg = Degradation.make(truth.shape, fwhm=3.0, noise_std=0.1, missing=0.25, seed=ctx.seed)
+    deg = Degradation.make(truth.shape, **_DEGRADATION, seed=ctx.seed)
     y = deg.observe(truth, jax.random.key(ctx.seed + 7))
     t0 = time.monotonic()
     run = eqx_jit_posterior(sde, deg, n_samples, n_steps)
@@ -258,7 +258,7 @@ def reconstruct(ctx: RunContext) -> dict:
     fig.tight_layout()
     fig.savefig(ctx.path("reconstruct.png"), dpi=100)
     plt.close(fig)
-    out = dict(n_samples=n_samples, nfe=int(nfe), seconds=seconds, fwhm=3.0, noise_std=0.1, missing=0.25, **scores)
+    out = dict(n_samples=n_samples, nfe=int(nfe), seconds=seconds, **_DEGRADATION, **scores)
     ctx.save_json("reconstruct.json", out)
     return dict(psnr_posterior=scores["posterior_mean"]["psnr"], psnr_rl=scores["richardson_lucy"]["psnr"],
                 psnr_wiener=scores["wiener"]["psnr"], chi2=scores["posterior_mean"]["chi2"],

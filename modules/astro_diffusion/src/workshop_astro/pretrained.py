@@ -35,26 +35,49 @@ def _cast(model, dtype):
     return jax.tree_util.tree_map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, model)
 
 
-def export_pretrained(model: UNet, path: str | os.PathLike, info: dict) -> str:
-    """Write ``model`` in bfloat16 with a JSON header to ``path`` (atomically); return its sha256."""
+def write_tree_file(path: str | os.PathLike, magic: bytes, header: bytes, tree) -> str:
+    """Write ``magic``, the header length, ``header`` and ``tree``'s leaves to ``path`` atomically
+    (temporary file, fsync, ``os.replace``); return the file's sha256."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
-    eqx.tree_serialise_leaves(buf, _cast(model, jnp.bfloat16))
-    header = json.dumps(dict(config=model.config.as_dict(), dtype="bfloat16", info=info), sort_keys=True).encode()
-    blob = _MAGIC + len(header).to_bytes(8, "little") + header + buf.getvalue()
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(blob)
+    eqx.tree_serialise_leaves(buf, tree)
+    blob = magic + len(header).to_bytes(8, "little") + header + buf.getvalue()
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(blob)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
     return hashlib.sha256(blob).hexdigest()
 
 
-def read_header(path: str | os.PathLike) -> dict:
-    """The JSON header of a pretrained file (config and training facts)."""
+def read_tree_header(path: str | os.PathLike, magic: bytes, what: str) -> dict:
+    """The JSON header of a file written by :func:`write_tree_file` with ``magic``."""
     with open(path, "rb") as f:
-        if f.read(8) != _MAGIC:
-            raise ValueError(f"{path} is not a workshop_astro pretrained model")
+        if f.read(8) != magic:
+            raise ValueError(f"{path} is not a workshop_astro {what}")
         n = int.from_bytes(f.read(8), "little")
         return json.loads(f.read(n))
+
+
+def read_tree(path: str | os.PathLike, like):
+    """The leaves of a file written by :func:`write_tree_file`, in the structure of ``like``."""
+    with open(path, "rb") as f:
+        f.read(8)
+        f.read(int.from_bytes(f.read(8), "little"))
+        return eqx.tree_deserialise_leaves(f, like)
+
+
+def export_pretrained(model: UNet, path: str | os.PathLike, info: dict) -> str:
+    """Write ``model`` in bfloat16 with a JSON header to ``path`` (atomically); return its sha256."""
+    header = json.dumps(dict(config=model.config.as_dict(), dtype="bfloat16", info=info), sort_keys=True).encode()
+    return write_tree_file(path, _MAGIC, header, _cast(model, jnp.bfloat16))
+
+
+def read_header(path: str | os.PathLike) -> dict:
+    """The JSON header of a pretrained file (config and training facts)."""
+    return read_tree_header(path, _MAGIC, "pretrained model")
 
 
 def load_pretrained(path: str | os.PathLike) -> tuple[UNet, dict]:
@@ -62,8 +85,4 @@ def load_pretrained(path: str | os.PathLike) -> tuple[UNet, dict]:
     header = read_header(path)
     config = UNetConfig.from_dict(header["config"])
     like = _cast(init_unet(config), jnp.bfloat16)
-    with open(path, "rb") as f:
-        f.read(8)
-        f.read(int.from_bytes(f.read(8), "little"))
-        model = eqx.tree_deserialise_leaves(f, like)
-    return _cast(model, jnp.float32), header
+    return _cast(read_tree(path, like), jnp.float32), header

@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import functools
-import io
 import json
 import math
 import os
@@ -39,6 +38,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from .galaxies import square_symmetry
+from .pretrained import read_tree, read_tree_header, write_tree_file
 from .sde import SDE, VPSDE
 from .unet import UNet, UNetConfig, init_unet
 
@@ -227,26 +227,12 @@ _MAGIC = b"WSASTRO1"
 
 def save_checkpoint(path: str | os.PathLike, state: TrainState, meta: dict) -> Path:
     """Write ``state`` and ``meta`` (JSON) to ``path`` atomically (temporary file + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    eqx.tree_serialise_leaves(buf, state)
-    header = json.dumps(meta).encode()
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(_MAGIC + len(header).to_bytes(8, "little") + header + buf.getvalue())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    write_tree_file(path, _MAGIC, json.dumps(meta).encode(), state)
+    return Path(path)
 
 
 def read_checkpoint_meta(path: str | os.PathLike) -> dict:
-    with open(path, "rb") as f:
-        if f.read(8) != _MAGIC:
-            raise ValueError(f"{path} is not a workshop_astro checkpoint")
-        n = int.from_bytes(f.read(8), "little")
-        return json.loads(f.read(n))
+    return read_tree_header(path, _MAGIC, "checkpoint")
 
 
 def load_checkpoint(path: str | os.PathLike, like: TrainState | None = None) -> tuple[TrainState, dict]:
@@ -257,12 +243,7 @@ def load_checkpoint(path: str | os.PathLike, like: TrainState | None = None) -> 
     meta = read_checkpoint_meta(path)
     if like is None:
         like = init_state(UNetConfig.from_dict(meta["unet"]), TrainConfig(**meta["train"]))
-    with open(path, "rb") as f:
-        f.read(8)
-        n = int.from_bytes(f.read(8), "little")
-        f.read(n)
-        state = eqx.tree_deserialise_leaves(f, like)
-    return state, meta
+    return read_tree(path, like), meta
 
 
 # --------------------------------------------------------------------------- the loop
