@@ -58,10 +58,6 @@ def _function(candidate: Any) -> None:
                           hint='pass the function itself, without calling it: check("intro.…", my_function)')
 
 
-def _jit(candidate: Callable, **kwargs: Any) -> Callable:
-    return jax.jit(candidate, **kwargs)
-
-
 def _allclose(a: Any, b: Any, rtol: float = 1e-4, atol: float = 1e-5) -> bool:
     a, b = np.asarray(a), np.asarray(b)
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
@@ -91,7 +87,7 @@ def set_diagonal(candidate: Callable) -> str:
     assert_close(got, np.where(np.eye(3, dtype=bool), -1.0, before), what="set_diagonal on a NumPy matrix",
                  hint=hint_index)
 
-    got = _call(_jit(candidate), a, 2.5, what="a 4x4 matrix under jax.jit")
+    got = _call(jax.jit(candidate), a, 2.5, what="a 4x4 matrix under jax.jit")
     assert_close(got, a.at[jnp.arange(4), jnp.arange(4)].set(2.5), what="jax.jit(set_diagonal)(a, 2.5)",
                  hint=hint_index)
     return "correct on JAX and NumPy inputs and under jit; the input is left unchanged"
@@ -133,7 +129,7 @@ def two_normals(candidate: Callable) -> str:
     other = _call(candidate, jax.random.key(1), n, what="a different key")
     expect(not np.array_equal(np.asarray(other[0]), x), "a different key gave the same numbers",
            hint="derive every draw from the key argument")
-    jitted = _call(_jit(candidate, static_argnums=1), key, n, what="under jax.jit")
+    jitted = _call(jax.jit(candidate, static_argnums=1), key, n, what="under jax.jit")
     assert_close(jitted, (x, y), what="jax.jit(two_normals)(key, n)", hint=split_hint)
     return f"independent (correlation {corr:+.3f}), reproducible, standard normal, float32"
 
@@ -147,7 +143,7 @@ def pairwise_sq_distances(candidate: Callable) -> str:
     kx, ky = jax.random.split(jax.random.key(2))
     xs, ys = jax.random.normal(kx, (5, 3)), jax.random.normal(ky, (4, 3))
     expected = jnp.sum((xs[:, None, :] - ys[None, :, :]) ** 2, axis=-1)
-    got = _call(_jit(candidate), xs, ys, what="xs of shape (5, 3), ys of shape (4, 3), under jit")
+    got = _call(jax.jit(candidate), xs, ys, what="xs of shape (5, 3), ys of shape (4, 3), under jit")
     shape = getattr(got, "shape", None)
     expect(shape != (4, 5), "the result has shape (4, 5): rows and columns are swapped",
            hint="vmap over xs on the outside and over ys on the inside: "
@@ -169,7 +165,7 @@ def loss_and_grad(candidate: Callable) -> str:
     y = jax.random.normal(ky, (8,))
     r = x @ w - y
     loss, grad = jnp.mean(r**2), 2.0 * x.T @ r / x.shape[0]
-    out = _call(_jit(candidate), w, x, y, what="w (3,), x (8, 3), y (8,), under jit")
+    out = _call(jax.jit(candidate), w, x, y, what="w (3,), x (8, 3), y (8,), under jit")
     expect(isinstance(out, (tuple, list)) and len(out) == 2,
            "return the pair (loss, gradient)",
            hint="jax.value_and_grad(loss)(w, x, y) returns exactly this pair")
@@ -209,7 +205,7 @@ def jacobian(candidate: Callable) -> str:
     assert_close(got, _flow_jacobian(x), what="the Jacobian of the flow", rtol=1e-4, atol=1e-5,
                  hint="jax.jacfwd(f)(x), or jax.jacrev(f)(x)")
     a = jax.random.normal(jax.random.key(4), (4, 2))
-    jitted = _call(_jit(candidate, static_argnums=0), lambda v: a @ v, jnp.ones(2),
+    jitted = _call(jax.jit(candidate, static_argnums=0), lambda v: a @ v, jnp.ones(2),
                    what="a linear map f(x) = A x under jit (its Jacobian is A)")
     assert_close(jitted, a, what="the Jacobian of x -> A x", hint="the Jacobian of a linear map is its matrix")
     return "matches the analytic Jacobian; works under jit"
@@ -229,7 +225,7 @@ def ar1_trajectory(candidate: Callable) -> str:
     noise = jax.random.normal(jax.random.key(5), (12,))
     x0, a = jnp.float32(2.0), jnp.float32(0.8)
     expected = _ar1_reference(2.0, 0.8, noise)
-    got = _call(_jit(candidate), x0, a, noise, what="x0=2, a=0.8 and 12 noise values, under jit")
+    got = _call(jax.jit(candidate), x0, a, noise, what="x0=2, a=0.8 and 12 noise values, under jit")
     shape = getattr(got, "shape", None)
     if shape == ():
         raise CheckFailed("you returned one number: the final state only",
@@ -274,7 +270,7 @@ def sgd_step(candidate: Callable) -> str:
         raise CheckFailed("the parameters moved up the gradient",
                           hint="gradient descent subtracts: p - lr * g")
     assert_close(got, expected, what="the updated parameters", hint="p - lr * g for every leaf")
-    jitted = _call(_jit(candidate), params, grads, 0.1, what="under jit")
+    jitted = _call(jax.jit(candidate), params, grads, 0.1, what="under jit")
     assert_close(jitted, expected, what="jax.jit(sgd_step)", hint="p - lr * g for every leaf")
     return "every leaf updated, structure kept, input unchanged, works under jit"
 
@@ -323,7 +319,7 @@ def piecewise(candidate: Callable) -> str:
     """``piecewise(x)``: ``x²`` for ``x > 1`` and ``2x - 1`` otherwise, under jit, vmap and grad."""
     _function(candidate)
     where_hint = "choose between the branches with jnp.where(x > 1, x ** 2, 2 * x - 1) (or jax.lax.cond)"
-    f = _jit(candidate)
+    f = jax.jit(candidate)
     for x in (3.0, 0.5, -2.0):
         got = _call(f, jnp.float32(x), what=f"x={x} under jax.jit")
         assert_close(got, _piecewise_ref(x), what=f"piecewise({x})", hint=where_hint)
@@ -341,7 +337,7 @@ def newton_sqrt(candidate: Callable) -> str:
     _function(candidate)
     loop_hint = ("iterate with jax.lax.while_loop(cond_fun, body_fun, x0): cond_fun returns a traced bool, "
                  "body_fun one Newton step x -> (x + a / x) / 2")
-    f = _jit(candidate)
+    f = jax.jit(candidate)
     for a in (0.25, 2.0, 100.0, 12345.0):
         got = _call(f, jnp.float32(a), what=f"a={a} under jax.jit")
         assert_close(got, np.sqrt(np.float32(a)), what=f"newton_sqrt({a})", rtol=1e-5, atol=1e-6, hint=loop_hint)
@@ -396,7 +392,7 @@ def safe_norm(candidate: Callable) -> str:
                 "use the 'double where': s = jnp.sum(x**2); safe = jnp.where(s > 0, s, 1.0); "
                 "return jnp.where(s > 0, jnp.sqrt(safe), 0.0)")
     for x in (jnp.array([3.0, 4.0]), jnp.array([-1.0, 2.0, 2.0]), jnp.zeros(3)):
-        got = _call(_jit(candidate), x, what=f"x={np.asarray(x).tolist()} under jit")
+        got = _call(jax.jit(candidate), x, what=f"x={np.asarray(x).tolist()} under jit")
         assert_close(got, jnp.linalg.norm(x), what=f"safe_norm({np.asarray(x).tolist()})", hint="sqrt(sum(x**2))")
     x = jnp.array([3.0, 4.0])
     g = _call(jax.grad(candidate), x, what="jax.grad at x=[3, 4]")
@@ -503,7 +499,7 @@ def langevin_step(candidate: Callable) -> str:
             _raise_batch(y)
         return lv.score(mix, y)
 
-    got = _call(_jit(candidate, static_argnums=2), key, x, score_fn, eps,
+    got = _call(jax.jit(candidate, static_argnums=2), key, x, score_fn, eps,
                 what="4000 particles of shape (4000, 2), step_size=0.05, under jit",
                 hints=(("score_fn takes one point", "score_fn takes one point: apply it to the batch with "
                                                     "jax.vmap(score_fn)(x)"),))

@@ -9,7 +9,7 @@ from workshop import RunContext
 
 from . import langevin as lv
 from .figures import langevin_figure
-from .timing import polynomial_chain, grad_vs_finite_differences, jit_speedup, vmap_vs_loop
+from .timing import POLYNOMIAL_ROUNDS, grad_vs_finite_differences, jit_speedup, polynomial_chain, vmap_vs_loop
 
 # (elements for the jit timing, examples for vmap, particles, Langevin steps, timing repeats)
 SIZES = {
@@ -35,7 +35,7 @@ def tour(ctx: RunContext) -> dict:
 
     x = jnp.linspace(0.0, 1.0, size["jit_n"])
     jt = jit_speedup(polynomial_chain, x, repeats=size["repeats"])
-    ctx.log(f"[jit]  {size['jit_n']:,} elements, 30 rounds of x(1-x)/2+1/4: eager {jt.eager_s * 1e3:.2f} ms, "
+    ctx.log(f"[jit]  {size['jit_n']:,} elements, {POLYNOMIAL_ROUNDS} rounds of x(1-x)/2+1/4: eager {jt.eager_s * 1e3:.2f} ms, "
             f"jitted {jt.jit_s * 1e3:.2f} ms -> {jt.speedup:.1f}x faster; compiling took {jt.compile_s * 1e3:.0f} ms "
             f"once (pays off after {jt.break_even_calls:.1f} calls)")
 
@@ -47,12 +47,12 @@ def tour(ctx: RunContext) -> dict:
     gx = jnp.linspace(-1.5, 1.5, 100)
     gc = grad_vs_finite_differences(gx, repeats=size["repeats"])
     best_h = min(gc.fd_errors, key=gc.fd_errors.get)
-    ctx.log(f"[grad] Rosenbrock in 100-D (float32): jax.grad relative error {gc.grad_error:.1e}; "
+    ctx.log(f"[grad] Rosenbrock in {gx.shape[0]}-D (float32): jax.grad relative error {gc.grad_error:.1e}; "
             "finite differences " + ", ".join(f"h={h:g}: {e:.1e}" for h, e in gc.fd_errors.items())
             + f"; grad {gc.grad_s * 1e6:.0f} us vs finite differences {gc.fd_s * 1e6:.0f} us")
 
     mix = lv.default_mixture()
-    c = lv.compare_samplers(jax.random.fold_in(key, 1), size["particles"], size["steps"])
+    c = lv.compare_samplers(jax.random.fold_in(key, 1), size["particles"], size["steps"], mix=mix)
     png = ctx.path("langevin.png")
     langevin_figure(mix, c, png)
     ctx.log(f"[langevin] true weights {_list(c.true_weights)}; plain {_list(c.plain_weights)} "

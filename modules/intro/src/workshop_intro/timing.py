@@ -69,7 +69,10 @@ def jit_speedup(fn: Callable[..., Any], *args: Any, repeats: int = 5) -> JitTimi
     return JitTiming(eager_s=eager_s, compile_s=compile_s, jit_s=jit_s)
 
 
-def polynomial_chain(x: jax.Array, n_rounds: int = 30) -> jax.Array:
+POLYNOMIAL_ROUNDS = 30  # default length of :func:`polynomial_chain`
+
+
+def polynomial_chain(x: jax.Array, n_rounds: int = POLYNOMIAL_ROUNDS) -> jax.Array:
     """Many cheap element-wise operations (``x <- x(1 - x)/2 + 1/4``, ``n_rounds`` times).
 
     Eagerly, each operation is its own kernel that reads and writes a whole temporary

@@ -69,8 +69,9 @@ def multihost(ctx: RunContext) -> dict:
     """Two JAX processes on 127.0.0.1 (CPU) computing global statistics together."""
     from .multihost import run_multiprocess_demo
 
-    ctx.log("Starting 2 processes, 2 CPU devices each, joined by jax.distributed.initialize on 127.0.0.1 …")
-    result = run_multiprocess_demo(num_processes=2, devices_per_process=2, timeout=180.0, seed=ctx.seed)
+    n_proc, n_dev = 2, 2
+    ctx.log(f"Starting {n_proc} processes, {n_dev} CPU devices each, joined by jax.distributed.initialize on 127.0.0.1 …")
+    result = run_multiprocess_demo(num_processes=n_proc, devices_per_process=n_dev, timeout=180.0, seed=ctx.seed)
     for p in result["processes"]:
         ctx.log(f"  process {p['process_id']}/{p['process_count']}: local devices {p['local_devices']}, "
                 f"{p['local_rows']} local rows of {p['rows']}; global sum of squares {p['sum_of_squares']:.4f}")
