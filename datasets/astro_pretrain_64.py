@@ -6,9 +6,9 @@ training strip only (columns < 800; the strip to the right is held out), augment
 the 8 symmetries of the square at every step.
 
     # train (resumable: run again after Ctrl-C or a crash; --minutes is the budget of this call)
-    nice -n 10 .venv/bin/python datasets/astro_pretrain_64.py train --minutes 70 --work /tmp/astro64b
+    nice -n 10 .venv/bin/python datasets/astro_pretrain_64.py train --minutes 70 --work /tmp/astro64c
     # export the EMA weights in bfloat16 into the package and print the sha256
-    .venv/bin/python datasets/astro_pretrain_64.py export --work /tmp/astro64b
+    .venv/bin/python datasets/astro_pretrain_64.py export --work /tmp/astro64c
 
 Datasheet: ``datasets/astro_pretrain_64.md``.
 """
@@ -30,7 +30,8 @@ from workshop_astro.unet import UNetConfig  # noqa: E402
 
 CUTS = dict(nsigma=5.0, min_area=20, max_fill=0.85, dominance=0.0)
 SIZE = 64
-UNET = UNetConfig(channels=32, mults=(1, 2, 2), blocks=1, attention_levels=(2,), norm="none", time_dim=128, patch=2)
+UNET = UNetConfig(channels=32, mults=(1, 2, 2), blocks=1, attention_levels=(2,), norm="none", time_dim=128, patch=2,
+                  input_skip=True)
 TARGET = ROOT / "modules/astro_diffusion/src/workshop_astro/data/unet64_hdf.eqx"
 
 
@@ -76,9 +77,9 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train")
     t.add_argument("--minutes", type=float, default=70)
-    t.add_argument("--work", default="/tmp/astro64b")
+    t.add_argument("--work", default="/tmp/astro64c")
     e = sub.add_parser("export")
-    e.add_argument("--work", default="/tmp/astro64b")
+    e.add_argument("--work", default="/tmp/astro64c")
     args = ap.parse_args()
     {"train": cmd_train, "export": cmd_export}[args.cmd](args)
 

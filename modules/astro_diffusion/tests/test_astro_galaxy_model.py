@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from workshop_astro.unet import PRESET_CONFIGS, UNet, UNetConfig, count_params, init_unet, score_from_eps
+from workshop_astro.unet import PRESET_CONFIGS, UNet, UNetConfig, count_params, init_unet, score_from_eps, time_embedding
 
 
 def test_shapes_for_every_preset_config_and_batch():
@@ -53,6 +53,24 @@ def test_numpy_init_matches_equinox_structure_and_scale():
     # a fresh network predicts small noise, so the initial loss is close to 1
     out = a(jnp.zeros((3, 32, 32)), 0.5)
     assert float(jnp.abs(out).mean()) < 0.5
+
+
+def test_input_skip_adds_a_time_dependent_affine_map_of_the_input():
+    cfg = UNetConfig(channels=8, mults=(1, 2), attention_levels=(), time_dim=16, patch=2, input_skip=True)
+    model = init_unet(cfg, seed=0)
+    plain = eqx.tree_at(lambda m: m.input_skip, model, None, is_leaf=lambda v: v is None)
+    x = jax.random.normal(jax.random.key(2), (3, 16, 16))
+    for t in (0.1, 0.7):
+        w, b = jnp.split(model.input_skip(model.time_mlp(time_embedding(t, cfg.time_dim))), 2)
+        expected = plain(x, t) + w[:, None, None] * x + b[:, None, None]
+        np.testing.assert_allclose(model(x, t), expected, rtol=1e-5, atol=1e-6)
+        assert float(jnp.abs(w).max()) > 0  # not a dead branch
+    # the numbers depend on t, and the branch is saved and restored with the config
+    w1 = model.input_skip(model.time_mlp(time_embedding(0.1, 16)))
+    w2 = model.input_skip(model.time_mlp(time_embedding(0.7, 16)))
+    assert float(jnp.abs(w1 - w2).max()) > 1e-4
+    assert UNetConfig.from_dict(cfg.as_dict()) == cfg
+    assert UNetConfig.from_dict({k: v for k, v in cfg.as_dict().items() if k != "input_skip"}).input_skip is False
 
 
 def test_score_from_eps():
