@@ -3,7 +3,7 @@
 The PyTorch model below mirrors :class:`workshop_astro.unet.UNet` layer for layer (residual
 blocks with a time projection, optional group norm, strided-conv downsampling,
 nearest-neighbour upsampling + 3x3 conv, single-head attention at low resolution,
-space-to-depth patching) and the parameter counts are asserted equal. One training step
+space-to-depth patching, the optional input skip) and the parameter counts are asserted equal. One training step
 = forward, noise-prediction MSE, backward, Adam update, on the same batch size; the two
 frameworks are timed alternately in one process (medians), so a busy machine slows both.
 
@@ -108,6 +108,7 @@ def torch_unet(cfg):
                     self.ups.append(Up(cin, cin))
             self.head_norm = norm(cin)
             self.head = nn.Conv2d(cin, cfg.image_channels * p * p, 3, padding=1)
+            self.input_skip = nn.Linear(td, 2 * cfg.image_channels) if cfg.input_skip else None
 
         def forward(self, x, t):
             half = cfg.time_dim // 2
@@ -115,6 +116,7 @@ def torch_unet(cfg):
             ang = 1000.0 * t[:, None] * freqs[None]
             temb = self.time_mlp(torch.cat([torch.sin(ang), torch.cos(ang)], dim=1))
             p = cfg.patch
+            x_in = x
             if p > 1:
                 x = F.pixel_unshuffle(x, p)
             h = self.stem(x)
@@ -134,7 +136,11 @@ def torch_unet(cfg):
                 if i < n - 1:
                     h = self.ups[i](h)
             out = self.head(F.silu(self.head_norm(h)))
-            return F.pixel_shuffle(out, p) if p > 1 else out
+            out = F.pixel_shuffle(out, p) if p > 1 else out
+            if self.input_skip is not None:
+                w, b = self.input_skip(temb).chunk(2, dim=1)
+                out = out + w[:, :, None, None] * x_in + b[:, :, None, None]
+            return out
 
     return UNet()
 
@@ -215,12 +221,16 @@ def main():
     import jax
     import torch
 
+    from dataclasses import replace
+
+    from workshop_astro.pretrained import PRETRAINED_NAME, read_header
     from workshop_astro.unet import PRESET_CONFIGS, UNetConfig
 
-    pre = UNetConfig(channels=32, mults=(1, 2, 2), blocks=1, attention_levels=(2,), norm="none", time_dim=128, patch=2)
+    # the shipped 64x64 model's own configuration
+    pre = UNetConfig.from_dict(read_header(ROOT / "modules/astro_diffusion/src/workshop_astro/data" / PRETRAINED_NAME)["config"])
     rows = [
         bench("cpu preset (32x32)", PRESET_CONFIGS["cpu"], 32, 32, args.repeats, args.threads),
-        bench("cpu preset + GroupNorm", UNetConfig(**{**PRESET_CONFIGS["cpu"].as_dict(), "norm": "group", "mults": PRESET_CONFIGS["cpu"].mults, "attention_levels": PRESET_CONFIGS["cpu"].attention_levels}), 32, 32, args.repeats, args.threads),
+        bench("cpu preset + GroupNorm", replace(PRESET_CONFIGS["cpu"], norm="group"), 32, 32, args.repeats, args.threads),
         bench("pretrained 64x64 (patch 2)", pre, 64, 16, args.repeats, args.threads),
     ]
     result = dict(

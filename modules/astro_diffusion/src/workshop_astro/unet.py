@@ -81,10 +81,13 @@ class UNetConfig:
 
 #: U-Net sizes per hardware preset (32x32 images).
 PRESET_CONFIGS: dict[str, UNetConfig] = {
-    "tiny": UNetConfig(channels=8, mults=(1, 2), blocks=1, attention_levels=(), time_dim=32),
-    "cpu": UNetConfig(channels=16, mults=(1, 2, 2), blocks=1, attention_levels=(2,), norm="none", time_dim=64),
-    "gpu": UNetConfig(channels=64, mults=(1, 2, 2, 2), blocks=2, attention_levels=(2,), norm="group", time_dim=256),
-    "full": UNetConfig(channels=128, mults=(1, 2, 2, 2), blocks=2, attention_levels=(1, 2), norm="group", time_dim=512),
+    "tiny": UNetConfig(channels=8, mults=(1, 2), blocks=1, attention_levels=(), time_dim=32, input_skip=True),
+    "cpu": UNetConfig(channels=16, mults=(1, 2, 2), blocks=1, attention_levels=(2,), norm="none", time_dim=64,
+                      input_skip=True),
+    "gpu": UNetConfig(channels=64, mults=(1, 2, 2, 2), blocks=2, attention_levels=(2,), norm="group", time_dim=256,
+                      input_skip=True),
+    "full": UNetConfig(channels=128, mults=(1, 2, 2, 2), blocks=2, attention_levels=(1, 2), norm="group", time_dim=512,
+                       input_skip=True),
 }
 
 

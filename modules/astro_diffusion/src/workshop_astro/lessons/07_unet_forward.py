@@ -14,6 +14,12 @@
 # On a CPU two layer choices matter a lot (measured in this project): a transposed
 # convolution is slow under `vmap`, so we go up by **nearest-neighbour upsampling and a
 # 3x3 convolution**; group normalisation is optional.
+#
+# One more piece, the **input skip**: the output gets $w(t)\,x + b(t)$ added, two numbers
+# per colour channel computed from the time embedding. At high noise the best noise
+# prediction is nearly such an affine map of the input; without the skip, every
+# convolution has to learn to pass the input through, and zero padding makes that hard
+# for the outermost pixels: a short training run leaves noisy stamp borders.
 
 # %%
 import time
