@@ -7,7 +7,7 @@ the 8 symmetries of the square at every step.
 
     # train (resumable: run again after Ctrl-C or a crash; --minutes is the budget of this call)
     nice -n 10 .venv/bin/python datasets/astro_pretrain_64.py train --minutes 70 --work /tmp/astro64c
-    # export the EMA weights in bfloat16 into the package and print the sha256
+    # export the EMA weights in bfloat16 into the package; updates the sha256 and size in plugin.py
     .venv/bin/python datasets/astro_pretrain_64.py export --work /tmp/astro64c
 
 Datasheet: ``datasets/astro_pretrain_64.md``.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -69,7 +70,17 @@ def cmd_export(args):
                  cuts=CUTS, steps=int(state.step), plan=meta.get("plan"), train=meta.get("train"), info=info,
                  loss_last100=float(sum(meta["losses"][-100:]) / max(1, len(meta["losses"][-100:]))))
     sha = export_pretrained(state.ema, TARGET, extra)
-    print(f"{TARGET.relative_to(ROOT)}: {TARGET.stat().st_size} bytes, sha256 {sha}")
+    size = TARGET.stat().st_size
+    print(f"{TARGET.relative_to(ROOT)}: {size} bytes, sha256 {sha}")
+    # keep the registry entry in step with the file
+    plugin = ROOT / "modules/astro_diffusion/src/workshop_astro/plugin.py"
+    text = plugin.read_text()
+    new, n = re.subn(r'(DataEntry\("unet64_hdf\.eqx", sha256=")[0-9a-f]{64}(",\s*embedded="data/unet64_hdf\.eqx", size=)\d+',
+                     lambda m: f"{m.group(1)}{sha}{m.group(2)}{size}", text)
+    if n != 1:
+        raise SystemExit(f"could not find the unet64_hdf.eqx entry in {plugin}; set sha256={sha} size={size} there")
+    plugin.write_text(new)
+    print(f"updated {plugin.relative_to(ROOT)}")
 
 
 def main():

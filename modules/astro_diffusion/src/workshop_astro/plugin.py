@@ -104,8 +104,8 @@ _GALAXY_DATASETS: list[DataEntry] = [
               description="Galaxy10 DECals: 17,736 RGB 256x256 galaxy images in 10 morphology classes; "
                           "workshop_astro.galaxies.galaxy10_processor(resolution) downsamples it once",
               source="astroNN (Leung & Bovy); DESI Legacy Imaging Surveys / Galaxy Zoo DECaLS"),
-    DataEntry("unet64_hdf.eqx", sha256="2102f1274294f72b4bb71860917523cd90a67a968b52584d8b21a022002b43d8",
-              embedded="data/unet64_hdf.eqx", size=2270999,
+    DataEntry("unet64_hdf.eqx", sha256="b435bcc7602bb4d8e002e460717b680df6245ac6fce11a07a484ba94c52a5b06",
+              embedded="data/unet64_hdf.eqx", size=2272603,
               description="pretrained 64x64 noise-prediction U-Net (EMA weights, bfloat16) trained on HDF stamps; "
                           "recipe datasets/astro_pretrain_64.py, datasheet datasets/astro_pretrain_64.md",
               source="trained here from skimage.data.hubble_deep_field() (NASA/STScI, public domain)"),
