@@ -34,17 +34,19 @@ def test_contacts_demo(ctx):
     assert out["head"].startswith("fitted here")  # no stored head for a random model
     assert 0 <= r["top_L5_precision"] <= 1
     assert r["rmsd_fold_from_true_contacts"] < 8.0
-    for name in ("1LCD_A_map.png", "1LCD_A_fold_predicted.png", "1LCD_A_fold_true.png", "summary.json"):
-        assert (c.out / "contacts" / name).stat().st_size > 0
+    for name in ("1LCD_A_map.png", "1LCD_A_fold_predicted.png", "1LCD_A_fold_true.png", "contacts.json"):
+        assert (c.out / name).stat().st_size > 0
 
 
 def test_finetune_and_design_demos(ctx):
     c = ctx("finetune")
     out = demos_structure.finetune(c)
     assert out["loss_last10"] < out["loss_first10"]
-    assert (c.out / "finetune" / "best.eqx").exists() and (c.out / "finetune" / "loss.png").exists()
+    for name in ("finetune_best.eqx", "finetune_loss.png", "finetune.json"):
+        assert (c.out / name).exists(), name
     d = demos_structure.design(ctx("design"))
     [res] = d["designs"]
     assert res["objective_best"] >= res["objective_start"]
-    board = json.loads((c.out / "design" / "leaderboard.json").read_text())
+    board = json.loads((c.out / "leaderboard.json").read_text())
+    assert (c.out / "design.json").exists()
     assert board[0]["sequence"] == res["best"]

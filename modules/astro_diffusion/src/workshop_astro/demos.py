@@ -225,8 +225,8 @@ def reconstruct(ctx: RunContext) -> dict:
     deg = Degradation.make(truth.shape, **_DEGRADATION, seed=ctx.seed)
     y = deg.observe(truth, jax.random.key(ctx.seed + 7))
     t0 = time.monotonic()
-    run = eqx_jit_posterior(sde, deg, n_samples, n_steps)
-    samples, nfe = run(model, y, jax.random.key(ctx.seed))
+    run = eqx_jit_posterior(sde, n_samples, n_steps)
+    samples, nfe = run(model, deg, y, jax.random.key(ctx.seed))
     samples = np.asarray(samples)
     seconds = time.monotonic() - t0
     mean, std = samples.mean(0), samples.std(0)
@@ -265,15 +265,17 @@ def reconstruct(ctx: RunContext) -> dict:
                 figure=str(ctx.path("reconstruct.png")))
 
 
-def eqx_jit_posterior(sde, deg, n_samples, n_steps):
-    """A compiled ``(model, y, key) -> (samples, nfe)`` posterior sampler for a noise-predicting model."""
+def eqx_jit_posterior(sde, n_samples, n_steps, guidance: float = 1.0):
+    """A compiled ``(model, deg, y, key) -> (samples, nfe)`` posterior sampler for a noise-predicting
+    model; degradations of the same shape and noise level share one compilation."""
     import equinox as eqx
 
     from .fewstep import model_score
     from .reconstruct import posterior_sample
 
     @eqx.filter_jit
-    def run(model, y, key):
-        return posterior_sample(sde, model_score(model, sde), deg, y, key, n_samples=n_samples, n_steps=n_steps)
+    def run(model, deg, y, key):
+        return posterior_sample(sde, model_score(model, sde), deg, y, key, n_samples=n_samples, n_steps=n_steps,
+                                guidance=guidance)
 
     return run

@@ -38,7 +38,7 @@ def _fine_tuned(ctx: RunContext, model, *, label: str = "is_antimicrobial", save
     head_steps, full_steps, batch = _FINETUNE[ctx.preset]
     predictor = Predictor.init(model, data.task, data.num_outputs, key=jax.random.key(ctx.seed), labels=tr.labels)
     before = evaluate(predictor, va)
-    ckpt = ctx.path("finetune/best.eqx") if save else None
+    ckpt = ctx.path("finetune_best.eqx") if save else None
     ctx.log(f"fine-tuning on {len(tr)} peptides ({label}, {data.task}), validating on {len(va)}; "
             f"{len(jax.devices())} device(s)")
     predictor, hist = train(predictor, tr, va, mode="head", steps=head_steps, batch_size=batch,
@@ -74,10 +74,10 @@ def finetune(ctx: RunContext) -> dict[str, Any]:
     ax.set_ylabel("training loss (cross-entropy)")
     ax.set_title(f"fine-tuning {info.name}: valid accuracy {summary['valid_after']:.2f}")
     fig.tight_layout()
-    fig.savefig(ctx.path("finetune/loss.png"), dpi=110)
+    fig.savefig(ctx.path("finetune_loss.png"), dpi=110)
     plt.close(fig)
-    summary |= {"model": info.name, "figure": str(ctx.path("finetune/loss.png"))}
-    ctx.save_json("finetune/summary.json", summary)
+    summary |= {"model": info.name, "figure": str(ctx.path("finetune_loss.png"))}
+    ctx.save_json("finetune.json", summary)
     ctx.log(f"valid accuracy {summary['valid_before']:.3f} -> {summary['valid_after']:.3f}")
     return summary
 
@@ -127,21 +127,21 @@ def contacts(ctx: RunContext) -> dict[str, Any]:
             "random_top_L5_precision": float(np.mean([contact_precision(rng.random((L, L)), truth) for _ in range(20)])),
         }
         plot_contact_map(probs, truth, title=f"{tag}: predicted (upper) vs true (lower)",
-                         path=ctx.path(f"contacts/{tag}_map.png"))
+                         path=ctx.path(f"{tag}_map.png"))
         x_pred, _ = fold_from_contacts(probs, key=jax.random.key(ctx.seed), steps=steps, restarts=restarts)
         x_true, _ = fold_from_contacts(truth.astype(np.float32), key=jax.random.key(ctx.seed), steps=steps,
                                        restarts=restarts)
         res["rmsd_fold_from_predicted"] = kabsch_rmsd(x_pred, s["ca"])
         res["rmsd_fold_from_true_contacts"] = kabsch_rmsd(x_true, s["ca"])
         plot_trace(x_pred, s["ca"], title=f"{tag} folded from predicted contacts\nRMSD {res['rmsd_fold_from_predicted']:.1f} Å",
-                   path=ctx.path(f"contacts/{tag}_fold_predicted.png"))
+                   path=ctx.path(f"{tag}_fold_predicted.png"))
         plot_trace(x_true, s["ca"], title=f"{tag} folded from true contacts\nRMSD {res['rmsd_fold_from_true_contacts']:.1f} Å",
-                   path=ctx.path(f"contacts/{tag}_fold_true.png"))
+                   path=ctx.path(f"{tag}_fold_true.png"))
         ctx.log(f"{tag} ({L} aa): top-L/5 precision {res['top_L5_precision']:.2f} "
                 f"(random {res['random_top_L5_precision']:.2f}); RMSD of the fold from predicted contacts "
                 f"{res['rmsd_fold_from_predicted']:.1f} Å, from true contacts {res['rmsd_fold_from_true_contacts']:.1f} Å")
         out["proteins"][tag] = res
-    ctx.save_json("contacts/summary.json", out)
+    ctx.save_json("contacts.json", out)
     return out
 
 
@@ -161,7 +161,7 @@ def design(ctx: RunContext) -> dict[str, Any]:
     # Start from transmembrane peptides (class 0): the design must turn them antimicrobial.
     starts = [s for s, y in zip(data.sequences, data.labels) if y == 0][: {"tiny": 1, "cpu": 3}.get(ctx.preset, 6)]
     steps = {"tiny": 40, "cpu": 300, "gpu": 1000, "full": 2000}[ctx.preset]
-    board = ctx.path("design/leaderboard.json")
+    board = ctx.path("leaderboard.json")
     results = []
     for k, start in enumerate(starts):
         res = anneal(model, predictor.score, start, steps=steps, key=jax.random.key(ctx.seed + k),
@@ -178,5 +178,5 @@ def design(ctx: RunContext) -> dict[str, Any]:
     ctx.log(format_leaderboard(board))
     out = {"model": info.name, "classifier_valid_accuracy": summary["valid_after"], "steps": steps,
            "designs": results, "leaderboard": str(board)}
-    ctx.save_json("design/summary.json", out)
+    ctx.save_json("design.json", out)
     return out
