@@ -41,10 +41,11 @@ def main():
     import jax.numpy as jnp
 
     from workshop.data import fetch
-    from workshop_astro.demos import _DEGRADATION, _heldout_64, eqx_jit_posterior
+    from workshop_astro.demos import _DEGRADATION, _heldout_64
+    from workshop_astro.fewstep import model_score
     from workshop_astro.galaxies import build_hdf_stamps, to_model
     from workshop_astro.pretrained import PRETRAINED_NAME, load_pretrained
-    from workshop_astro.reconstruct import Degradation, mean_power_spectrum, psnr, reduced_chi2, richardson_lucy, wiener
+    from workshop_astro.reconstruct import Degradation, mean_power_spectrum, posterior_sample, psnr, reduced_chi2, richardson_lucy, wiener
     from workshop_astro.sde import VPSDE
 
     model, header = load_pretrained(fetch("astro", PRETRAINED_NAME))
@@ -52,14 +53,14 @@ def main():
     built = build_hdf_stamps(64, nsigma=5.0, min_area=20, max_fill=0.85, dominance=0.0)
     power = mean_power_spectrum(to_model(built["train"]))
     truths = _heldout_64(args.galaxies)
-    run = eqx_jit_posterior(sde, args.samples, args.steps)
+    score = model_score(model, sde)
     rows = []
     for i, truth in enumerate(truths):
         truth = jnp.asarray(truth)
         deg = Degradation.make(truth.shape, **_DEGRADATION, seed=i)
         y = deg.observe(truth, jax.random.key(1000 + i))
         t0 = time.perf_counter()
-        samples, nfe = run(model, deg, y, jax.random.key(i))
+        samples, nfe = posterior_sample(sde, score, deg, y, jax.random.key(i), n_samples=args.samples, n_steps=args.steps)
         samples = np.asarray(samples)
         t_post = time.perf_counter() - t0
         mean = samples.mean(0)

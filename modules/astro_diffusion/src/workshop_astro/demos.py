@@ -105,11 +105,11 @@ def galaxies(ctx: RunContext) -> dict:
 
     def reserve(step_s: float, compile_s: float) -> float:
         # Measured on an idle 2-core CPU (cpu preset): sampling 100 images x 20 evaluations
-        # took 60 s, compilation included, while training ran at 6.7 ms per image: a score
-        # evaluation costs about 3.5x a training image there (one large batch through the
-        # few-step solver), plus compiling the sampler (about half the train step's
-        # compilation), evaluation and figures.
-        per_image = 3.5 * step_s / cfg.batch_size
+        # took 13.4 s, compilation included, while training ran at 7.1 ms per image: a score
+        # evaluation costs about as much as a training image there (one large batch through
+        # the unrolled few-step solver); 1.2x for safety, plus compiling the sampler (about
+        # half the train step's compilation), evaluation and figures.
+        per_image = 1.2 * step_s / cfg.batch_size
         return p.reserve_s + p.n_samples * p.sampler_steps * per_image + 0.5 * compile_s
 
     result = train(data.train, unet, cfg, sde=sde, budget_s=train_budget, max_steps=p.max_steps,
@@ -215,7 +215,8 @@ def reconstruct(ctx: RunContext) -> dict:
 
     from .galaxies import to_image
     from .pretrained import PRETRAINED_NAME, load_pretrained
-    from .reconstruct import Degradation, mean_power_spectrum, psnr, reduced_chi2, richardson_lucy, wiener
+    from .fewstep import model_score
+    from .reconstruct import Degradation, mean_power_spectrum, posterior_sample, psnr, reduced_chi2, richardson_lucy, wiener
     from .sde import VPSDE
 
     n_samples, n_steps = _RECONSTRUCT[ctx.preset]
@@ -225,8 +226,8 @@ def reconstruct(ctx: RunContext) -> dict:
     deg = Degradation.make(truth.shape, **_DEGRADATION, seed=ctx.seed)
     y = deg.observe(truth, jax.random.key(ctx.seed + 7))
     t0 = time.monotonic()
-    run = eqx_jit_posterior(sde, n_samples, n_steps)
-    samples, nfe = run(model, deg, y, jax.random.key(ctx.seed))
+    samples, nfe = posterior_sample(sde, model_score(model, sde), deg, y, jax.random.key(ctx.seed),
+                                    n_samples=n_samples, n_steps=n_steps)
     samples = np.asarray(samples)
     seconds = time.monotonic() - t0
     mean, std = samples.mean(0), samples.std(0)
@@ -263,19 +264,3 @@ def reconstruct(ctx: RunContext) -> dict:
     return dict(psnr_posterior=scores["posterior_mean"]["psnr"], psnr_rl=scores["richardson_lucy"]["psnr"],
                 psnr_wiener=scores["wiener"]["psnr"], chi2=scores["posterior_mean"]["chi2"],
                 figure=str(ctx.path("reconstruct.png")))
-
-
-def eqx_jit_posterior(sde, n_samples, n_steps, guidance: float = 1.0):
-    """A compiled ``(model, deg, y, key) -> (samples, nfe)`` posterior sampler for a noise-predicting
-    model; degradations of the same shape and noise level share one compilation."""
-    import equinox as eqx
-
-    from .fewstep import model_score
-    from .reconstruct import posterior_sample
-
-    @eqx.filter_jit
-    def run(model, deg, y, key):
-        return posterior_sample(sde, model_score(model, sde), deg, y, key, n_samples=n_samples, n_steps=n_steps,
-                                guidance=guidance)
-
-    return run

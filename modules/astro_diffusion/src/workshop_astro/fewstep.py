@@ -16,6 +16,11 @@ Both take the same arguments as :func:`workshop_astro.sampling.probability_flow_
 (``score_fn(x, t)`` for ONE sample; the samplers ``vmap`` it) and return
 ``(samples, nfe)``. They are pure functions: ``jax.jit`` them with ``n_steps`` fixed.
 
+Their few steps are unrolled (``lax.scan(..., unroll=True)``): on a CPU, XLA runs a
+convolutional network inside a loop about 30x slower than the same network outside one
+(measured here: 3 s vs 0.1 s per step for 16 images through the 64x64 U-Net), and
+unrolling 10-40 steps costs a few seconds of compilation.
+
 Example::
 
     >>> x, nfe = dpm_solver_sample(sde, score_fn, jax.random.key(0), (16, 3, 32, 32), n_steps=20)
@@ -25,19 +30,34 @@ Example::
 
 from __future__ import annotations
 
-import numpy as np
+import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from .sde import SDE
 
-__all__ = ["time_grid", "heun_sample", "dpm_solver_sample", "model_score"]
+__all__ = ["time_grid", "heun_sample", "dpm_solver_sample", "model_score", "ModelScore"]
 
 
-def model_score(model, sde: SDE):
+class ModelScore(eqx.Module):
+    """``score_fn(x, t) = -model(x, t) / std(t)`` for a noise-predicting ``model``.
+
+    A pytree (the model's weights are leaves), so it can be passed to a compiled
+    function as an argument instead of being baked in as constants.
+    """
+
+    model: eqx.Module
+    sde: SDE
+
+    def __call__(self, x, t):
+        return -self.model(x, t) / self.sde.marginal_std(t)
+
+
+def model_score(model, sde: SDE) -> ModelScore:
     """``score_fn(x, t) = -model(x, t) / std(t)`` for a noise-predicting ``model``."""
-    return lambda x, t: -model(x, t) / sde.marginal_std(t)
+    return ModelScore(model, sde)
 
 
 def time_grid(sde: SDE, n_steps: int, t_eps: float = 1e-3, spacing: str = "logsnr", rho: float = 7.0) -> np.ndarray:
@@ -120,7 +140,7 @@ def heun_sample(
         y1 = y0 + dsig * 0.5 * (d0 + d1)
         return a1 * y1, None
 
-    x, _ = jax.lax.scan(step, x, jnp.arange(n_steps))
+    x, _ = jax.lax.scan(step, x, jnp.arange(n_steps), unroll=True)
     return x, jnp.asarray(2 * n_steps)
 
 
@@ -190,5 +210,5 @@ def dpm_solver_sample(
             x_next = (alphas[i + 1] / alphas[i]) * x - stds[i + 1] * jnp.expm1(h) * D
         return (x_next, cur), None
 
-    (x, _), _ = jax.lax.scan(step, (x, jnp.zeros_like(x)), jnp.arange(n_steps))
+    (x, _), _ = jax.lax.scan(step, (x, jnp.zeros_like(x)), jnp.arange(n_steps), unroll=True)
     return x, jnp.asarray(n_steps)

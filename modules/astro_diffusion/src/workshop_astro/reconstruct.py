@@ -90,46 +90,67 @@ class Degradation(eqx.Module):
         return self.mask * (self.blur(x) + self.noise_std * jax.random.normal(key, jnp.shape(x)))
 
 
+def _posterior_score(sde: SDE, score_fn, deg: Degradation, y, guidance, x, t):
+    """The guided score of a batch ``x`` at time ``t``, and the denoised estimates."""
+    a, s = sde.marginal_mean_coeff(t), sde.marginal_std(t)
+    sc = jax.vmap(score_fn, in_axes=(0, None))(x, t)
+    x0 = (x + s**2 * sc) / a
+    resid = deg.mask * (y - deg(x0))
+    lik = jax.vmap(deg.adjoint)(resid) / (a * (deg.noise_std**2 + (s / a) ** 2))
+    return sc + guidance * lik, x0
+
+
+def _posterior_step(sde: SDE, score_fn, deg: Degradation, y, guidance, x, t, t_next, key):
+    """One Euler–Maruyama step of the guided reverse SDE from ``t`` to ``t_next < t``."""
+    dt = t_next - t
+    sc, _ = _posterior_score(sde, score_fn, deg, y, guidance, x, t)
+    g = sde.diffusion(t)
+    z = jax.random.normal(key, x.shape)
+    return x + (sde.drift(x, t) - g**2 * sc) * dt + g * jnp.sqrt(-dt) * z
+
+
+_posterior_step_jit = eqx.filter_jit(_posterior_step)
+_posterior_score_jit = eqx.filter_jit(_posterior_score)
+
+
 def posterior_sample(sde: SDE, score_fn, deg: Degradation, y, key, n_samples: int = 8, n_steps: int = 200,
                      t_eps: float = 1e-3, guidance: float = 1.0):
     """Draw ``n_samples`` images from ``p(x | y)`` with the likelihood-guided reverse SDE.
 
     Arguments:
         sde: the forward SDE the prior was trained with.
-        score_fn: the prior's ``score_fn(x, t)`` for ONE image.
+        score_fn: the prior's ``score_fn(x, t)`` for ONE image; pass a pytree such as
+            :func:`workshop_astro.fewstep.model_score` so that its weights are arguments
+            of the compiled step, not constants.
         deg: the :class:`Degradation` that produced ``y``.
         y: the observation ``(C, H, W)``.
         n_samples, n_steps, t_eps: batch size, Euler–Maruyama steps (= NFE), end time.
         guidance: multiplies the likelihood term (1 = the approximation as derived).
+
+    Called as is, the step is compiled once and the loop runs in Python: on a CPU a
+    convolutional network inside ``lax.scan`` runs about 30x slower than outside one
+    (8 samples x 100 steps with the 64x64 U-Net: 157 s in a scan, 5 s this way). Called
+    under ``jax.jit`` (traced inputs), the loop is a ``lax.scan``.
 
     Returns:
         ``(samples (n_samples, C, H, W), nfe)``; each sample is the denoised estimate at ``t_eps``.
     """
     shape = (n_samples, *jnp.shape(y))
     ts = jnp.linspace(sde.T, t_eps, n_steps + 1)
-    score = jax.vmap(score_fn, in_axes=(0, None))
     k0, kpath = jax.random.split(key)
-
-    def post_score(x, t):
-        a, s = sde.marginal_mean_coeff(t), sde.marginal_std(t)
-        sc = score(x, t)
-        x0 = (x + s**2 * sc) / a
-        resid = deg.mask * (y - deg(x0))
-        lik = jax.vmap(deg.adjoint)(resid) / (a * (deg.noise_std**2 + (s / a) ** 2))
-        return sc + guidance * lik, x0
-
-    def step(x, i):
-        t, t_next = ts[i], ts[i + 1]
-        dt = t_next - t  # negative
-        sc, _ = post_score(x, t)
-        g = sde.diffusion(t)
-        z = jax.random.normal(jax.random.fold_in(kpath, i), x.shape)
-        x = x + (sde.drift(x, t) - g**2 * sc) * dt + g * jnp.sqrt(-dt) * z
-        return x, None
-
     x = sde.prior_sample(k0, shape)
-    x, _ = jax.lax.scan(step, x, jnp.arange(n_steps))
-    _, x0 = post_score(x, ts[-1])
+    traced = any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves((score_fn, deg, y, key)))
+    if traced:
+        def body(x, i):
+            key_i = jax.random.fold_in(kpath, i)
+            return _posterior_step(sde, score_fn, deg, y, guidance, x, ts[i], ts[i + 1], key_i), None
+
+        x, _ = jax.lax.scan(body, x, jnp.arange(n_steps))
+        _, x0 = _posterior_score(sde, score_fn, deg, y, guidance, x, ts[-1])
+    else:
+        for i in range(n_steps):
+            x = _posterior_step_jit(sde, score_fn, deg, y, guidance, x, ts[i], ts[i + 1], jax.random.fold_in(kpath, i))
+        _, x0 = _posterior_score_jit(sde, score_fn, deg, y, guidance, x, ts[-1])
     return x0, n_steps + 1
 
 

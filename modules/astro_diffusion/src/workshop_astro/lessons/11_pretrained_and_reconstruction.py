@@ -14,7 +14,6 @@
 # observation given that estimate (see `workshop_astro.reconstruct`).
 
 # %%
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -87,8 +86,9 @@ truth = jnp.asarray(to_model(built["test"][:1])[0])
 deg = Degradation.make(truth.shape, fwhm=3.0, noise_std=0.1, missing=0.25, seed=0)
 y = deg.observe(truth, jax.random.key(1))
 n_samples, n_steps = (2, 60) if preset == "tiny" else (8, 100)
-run = eqx.filter_jit(lambda m, y, k: posterior_sample(sde, model_score(m, sde), deg, y, k, n_samples=n_samples, n_steps=n_steps))
-samples, nfe = run(model, y, jax.random.key(2))
+# Called outside jit, posterior_sample compiles one step and loops in Python: on a CPU a
+# U-Net inside lax.scan runs ~30x slower (see its docstring).
+samples, nfe = posterior_sample(sde, model_score(model, sde), deg, y, jax.random.key(2), n_samples=n_samples, n_steps=n_steps)
 mean = np.asarray(samples).mean(0)
 rl = np.asarray(richardson_lucy(y, deg))
 wi = wiener(y, deg, mean_power_spectrum(to_model(built["train"])))
