@@ -91,7 +91,7 @@ _GALAXY_DEMOS: list[Demo] = [
          "16 galaxies of 64x64 from the pretrained model with the few-step sampler", minutes=1),
     Demo("reconstruct", "workshop_astro.demos:reconstruct",
          "deblur and inpaint a held-out galaxy by posterior sampling; PSNR and chi2 vs Richardson-Lucy and Wiener",
-         minutes=3),
+         minutes=1),
 ]
 _GALAXY_DATASETS: list[DataEntry] = [
     DataEntry("hdf_stamps_32.npz", sha256="77cf70aa8269b47581b9f3d999a756ddf3337d895cd8d6c92333046afb3b88b2",
