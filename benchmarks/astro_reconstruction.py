@@ -41,18 +41,17 @@ def main():
     import jax.numpy as jnp
 
     from workshop.data import fetch
-    from workshop_astro.demos import _DEGRADATION, _heldout_64
+    from workshop_astro.demos import _DEGRADATION
     from workshop_astro.fewstep import model_score
-    from workshop_astro.galaxies import build_hdf_stamps, to_model
-    from workshop_astro.pretrained import PRETRAINED_NAME, load_pretrained
+    from workshop_astro.pretrained import PRETRAINED_NAME, load_pretrained, pretrain_stamps
     from workshop_astro.reconstruct import Degradation, mean_power_spectrum, posterior_sample, psnr, reduced_chi2, richardson_lucy, wiener
     from workshop_astro.sde import VPSDE
 
     model, header = load_pretrained(fetch("astro", PRETRAINED_NAME))
     sde = VPSDE()
-    built = build_hdf_stamps(64, nsigma=5.0, min_area=20, max_fill=0.85, dominance=0.0)
-    power = mean_power_spectrum(to_model(built["train"]))
-    truths = _heldout_64(args.galaxies)
+    train64, test64, _ = pretrain_stamps()
+    power = mean_power_spectrum(train64)
+    truths = test64[: args.galaxies]
     score = model_score(model, sde)
     rows = []
     for i, truth in enumerate(truths):

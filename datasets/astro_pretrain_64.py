@@ -26,25 +26,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "modules/astro_diffusion/src"))
 
-from workshop_astro.galaxies import build_hdf_stamps, to_model  # noqa: E402
+from workshop_astro.pretrained import PRETRAIN_CUTS, pretrain_stamps  # noqa: E402
 from workshop_astro.unet import UNetConfig  # noqa: E402
 
-CUTS = dict(nsigma=5.0, min_area=20, max_fill=0.85, dominance=0.0)
-SIZE = 64
 UNET = UNetConfig(channels=32, mults=(1, 2, 2), blocks=1, attention_levels=(2,), norm="none", time_dim=128, patch=2,
                   input_skip=True)
 TARGET = ROOT / "modules/astro_diffusion/src/workshop_astro/data/unet64_hdf.eqx"
 
 
-def data():
-    built = build_hdf_stamps(SIZE, **CUTS)
-    return to_model(built["train"]), to_model(built["test"]), built["meta"]
-
-
 def cmd_train(args):
     from workshop_astro.train import TrainConfig, train
 
-    train_x, test_x, meta = data()
+    train_x, test_x, meta = pretrain_stamps()
     print(f"{len(train_x)} training stamps, {len(test_x)} held out", flush=True)
     cfg = TrainConfig(batch_size=16, peak_lr=1e-3, warmup_steps=100, ema_decay=0.999, seed=0)
     work = Path(args.work)
@@ -67,7 +60,7 @@ def cmd_export(args):
     state, meta = load_checkpoint(work / "ckpt.eqx")
     info = json.loads((work / "train_info.json").read_text()) if (work / "train_info.json").exists() else {}
     extra = dict(data="HDF 64x64 source-centred stamps (skimage.data.hubble_deep_field), training strip x<800",
-                 cuts=CUTS, steps=int(state.step), plan=meta.get("plan"), train=meta.get("train"), info=info,
+                 cuts=PRETRAIN_CUTS, steps=int(state.step), plan=meta.get("plan"), train=meta.get("train"), info=info,
                  loss_last100=float(sum(meta["losses"][-100:]) / max(1, len(meta["losses"][-100:]))))
     sha = export_pretrained(state.ema, TARGET, extra)
     size = TARGET.stat().st_size

@@ -152,14 +152,6 @@ def galaxies(ctx: RunContext) -> dict:
 _GENERATE = {"tiny": (4, 4), "cpu": (16, 15), "gpu": (64, 25), "full": (256, 30)}  # images, DPM-Solver steps
 
 
-def _heldout_64(n: int) -> np.ndarray:
-    """Held-out real 64x64 HDF stamps (the strip the pretrained model never saw)."""
-    from .galaxies import build_hdf_stamps, to_model
-
-    built = build_hdf_stamps(64, nsigma=5.0, min_area=20, max_fill=0.85, dominance=0.0)
-    return to_model(built["test"][:n])
-
-
 def generate(ctx: RunContext) -> dict:
     """Generate galaxies with the pretrained 64x64 model and the few-step sampler."""
     import jax
@@ -170,7 +162,7 @@ def generate(ctx: RunContext) -> dict:
     import matplotlib.pyplot as plt
 
     from .evaluate import image_grid
-    from .pretrained import PRETRAINED_NAME, load_pretrained
+    from .pretrained import PRETRAINED_NAME, load_pretrained, pretrain_stamps
     from .sde import VPSDE
 
     n, steps = _GENERATE[ctx.preset]
@@ -183,7 +175,7 @@ def generate(ctx: RunContext) -> dict:
     info = header.get("info", {})
     ctx.log(f"generated {n} galaxies of {res}x{res} with DPM-Solver-2M: {nfe} score evaluations, "
             f"{seconds:.1f} s (model: {info.get('steps', '?')} training steps)")
-    real = _heldout_64(n)
+    real = pretrain_stamps()[1][:n]
     fig, axes = plt.subplots(1, 2, figsize=(12, 6.5))
     axes[0].imshow(image_grid(real, ncols=4))
     axes[0].set_title("held-out real HDF stamps")
@@ -214,15 +206,16 @@ def reconstruct(ctx: RunContext) -> dict:
     import matplotlib.pyplot as plt
 
     from .galaxies import to_image
-    from .pretrained import PRETRAINED_NAME, load_pretrained
     from .fewstep import model_score
+    from .pretrained import PRETRAINED_NAME, load_pretrained, pretrain_stamps
     from .reconstruct import Degradation, mean_power_spectrum, posterior_sample, psnr, reduced_chi2, richardson_lucy, wiener
     from .sde import VPSDE
 
     n_samples, n_steps = _RECONSTRUCT[ctx.preset]
     model, _ = load_pretrained(ctx.fetch(PRETRAINED_NAME))
     sde = VPSDE()
-    truth = jnp.asarray(_heldout_64(1)[0])
+    train64, test64, _ = pretrain_stamps()
+    truth = jnp.asarray(test64[0])
     deg = Degradation.make(truth.shape, **_DEGRADATION, seed=ctx.seed)
     y = deg.observe(truth, jax.random.key(ctx.seed + 7))
     t0 = time.monotonic()
@@ -231,9 +224,6 @@ def reconstruct(ctx: RunContext) -> dict:
     samples = np.asarray(samples)
     seconds = time.monotonic() - t0
     mean, std = samples.mean(0), samples.std(0)
-    from .galaxies import build_hdf_stamps, to_model
-
-    train64 = to_model(build_hdf_stamps(64, nsigma=5.0, min_area=20, max_fill=0.85, dominance=0.0)["train"])
     rl = np.asarray(richardson_lucy(y, deg))
     wi = wiener(y, deg, mean_power_spectrum(train64))
     t = np.asarray(truth)

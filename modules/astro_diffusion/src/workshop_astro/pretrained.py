@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -25,10 +26,24 @@ import jax.numpy as jnp
 
 from .unet import UNet, UNetConfig, init_unet
 
-__all__ = ["PRETRAINED_NAME", "export_pretrained", "load_pretrained", "read_header"]
+__all__ = ["PRETRAINED_NAME", "PRETRAIN_CUTS", "pretrain_stamps", "export_pretrained", "load_pretrained", "read_header"]
 
 PRETRAINED_NAME = "unet64_hdf.eqx"
 _MAGIC = b"WSUNET01"
+
+#: Detection and quality cuts of the 64x64 HDF stamps the pretrained model was trained on
+#: (``datasets/astro_pretrain_64.py``); neighbours allowed (``dominance=0``).
+PRETRAIN_CUTS = dict(nsigma=5.0, min_area=20, max_fill=0.85, dominance=0.0)
+
+
+@functools.lru_cache(maxsize=1)
+def pretrain_stamps() -> tuple:
+    """``(train, test, meta)``: the pretrained model's 64x64 HDF stamps in model units
+    ``(N, 3, 64, 64)``; ``test`` is the held-out strip it never saw. Built once per process."""
+    from .galaxies import build_hdf_stamps, to_model
+
+    built = build_hdf_stamps(64, **PRETRAIN_CUTS)
+    return to_model(built["train"]), to_model(built["test"]), built["meta"]
 
 
 def _cast(model, dtype):

@@ -25,8 +25,8 @@ from workshop.hardware import current_preset
 from workshop_astro.demos import sample_galaxies
 from workshop_astro.evaluate import image_grid
 from workshop_astro.fewstep import model_score
-from workshop_astro.galaxies import build_hdf_stamps, to_image, to_model
-from workshop_astro.pretrained import PRETRAINED_NAME, load_pretrained
+from workshop_astro.galaxies import to_image
+from workshop_astro.pretrained import PRETRAINED_NAME, load_pretrained, pretrain_stamps
 from workshop_astro.reconstruct import Degradation, mean_power_spectrum, posterior_sample, richardson_lucy, wiener
 from workshop_astro.sde import VPSDE
 
@@ -81,8 +81,8 @@ check("astro.psnr", psnr)
 # Richardson–Lucy and Wiener deconvolution.
 
 # %%
-built = build_hdf_stamps(64, nsigma=5.0, min_area=20, max_fill=0.85, dominance=0.0)
-truth = jnp.asarray(to_model(built["test"][:1])[0])
+train64, test64, _ = pretrain_stamps()  # the model's own training stamps and held-out strip
+truth = jnp.asarray(test64[0])
 deg = Degradation.make(truth.shape, fwhm=3.0, noise_std=0.1, missing=0.25, seed=0)
 y = deg.observe(truth, jax.random.key(1))
 n_samples, n_steps = (2, 60) if preset == "tiny" else (8, 100)
@@ -91,7 +91,7 @@ n_samples, n_steps = (2, 60) if preset == "tiny" else (8, 100)
 samples, nfe = posterior_sample(sde, model_score(model, sde), deg, y, jax.random.key(2), n_samples=n_samples, n_steps=n_steps)
 mean = np.asarray(samples).mean(0)
 rl = np.asarray(richardson_lucy(y, deg))
-wi = wiener(y, deg, mean_power_spectrum(to_model(built["train"])))
+wi = wiener(y, deg, mean_power_spectrum(train64))
 panels = [("observation", y), ("posterior mean", mean), ("Richardson-Lucy", rl), ("Wiener", wi), ("truth", truth)]
 fig, axes = plt.subplots(1, 5, figsize=(14, 3))
 for ax, (name, img) in zip(axes, panels):
