@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
 import pytest
 
+from workshop_wrapup import multihost
 from workshop_wrapup.multihost import (MultiprocessError, cpu_device_env, example_data, reference_statistics,
                                        rows_of_process, run_multiprocess_demo)
 
@@ -37,11 +39,23 @@ def test_a_failing_process_is_reported_quickly():
     assert time.monotonic() - started < 120
 
 
-def test_a_hung_group_is_stopped_at_the_timeout():
+def test_a_hung_group_is_stopped_at_the_timeout(monkeypatch):
+    # Workers that really hang (sleep far past the timeout), whatever the machine's speed:
+    # relying on JAX taking longer than the timeout to start made this test flaky on a warm machine.
+    started_procs = []
+    real_popen = multihost.subprocess.Popen
+
+    def hanging_popen(cmd, **kwargs):
+        proc = real_popen([sys.executable, "-c", "import time; time.sleep(600)"], **kwargs)
+        started_procs.append(proc)
+        return proc
+
+    monkeypatch.setattr(multihost.subprocess, "Popen", hanging_popen)
     started = time.monotonic()
     with pytest.raises(MultiprocessError, match="did not finish within 2 s"):
-        run_multiprocess_demo(num_processes=2, devices_per_process=1, timeout=2)  # JAX alone takes longer to start
+        run_multiprocess_demo(num_processes=2, devices_per_process=1, timeout=2)
     assert time.monotonic() - started < 30
+    assert len(started_procs) == 2 and all(p.poll() is not None for p in started_procs)  # both were killed
 
 
 def test_rows_split_evenly_and_environment_sets_device_count():
