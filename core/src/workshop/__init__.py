@@ -2,7 +2,8 @@
 
 Importing ``workshop`` is cheap: it never imports JAX or any module's science code.
 
-* Plugin authors: :class:`ModuleDeclaration` and friends, :data:`hookimpl`.
+* Plugin authors: :class:`ModuleDeclaration` and friends (:class:`Command` for a
+  module's own ``workshop MODULE COMMAND`` command lines), :data:`hookimpl`.
 * Participants: :func:`check` inside a notebook.
 * Check authors: :mod:`workshop.checking`.
 * Data: :mod:`workshop.data`; hardware presets: :mod:`workshop.hardware`.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from ._declaration import (
     Check,
+    Command,
     DataEntry,
     DeclarationError,
     Demo,
@@ -22,12 +24,13 @@ from ._declaration import (
 from ._hookspecs import hookimpl
 from ._lazy import resolve
 from ._plugins import Registry
-from ._run import RunContext
+from ._run import DemoOptionError, RunContext
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Check",
+    "Command",
     "DataEntry",
     "DeclarationError",
     "Demo",
@@ -36,6 +39,7 @@ __all__ = [
     "ModuleDeclaration",
     "Registry",
     "RunContext",
+    "DemoOptionError",
     "check",
     "hookimpl",
     "resolve",

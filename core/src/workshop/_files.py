@@ -31,3 +31,22 @@ def write_text_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through :func:`atomic_writer`."""
     with atomic_writer(path) as f:
         f.write(text)
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Serialise read-modify-write cycles of ``path`` between processes where the OS
+    allows it (an advisory lock on ``path.lock``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: atomic replace alone (a lost update at worst)
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -12,6 +12,13 @@ from ._files import write_text_atomically
 from .hardware import Hardware
 
 
+class DemoOptionError(ValueError):
+    """A demo was given an option it cannot use (an unknown ``--model``, ...).
+
+    ``workshop run`` reports it as a usage error (exit 2): the message alone, no traceback.
+    """
+
+
 @dataclass
 class RunContext:
     """Everything a demo needs to size itself and write its outputs.
@@ -25,6 +32,8 @@ class RunContext:
         hardware: the detected :class:`~workshop.hardware.Hardware`.
         seed: the random seed the demo should use.
         verbose: print progress (bars and lines); tests turn it off.
+        model: the model a demo should use where it offers a choice (``--model``);
+            ``None``: the demo's default for the preset.
     """
 
     module: str
@@ -35,6 +44,7 @@ class RunContext:
     hardware: Hardware
     seed: int = 0
     verbose: bool = True
+    model: str | None = None
     started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:

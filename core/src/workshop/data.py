@@ -11,6 +11,11 @@
 * **Mirror** (``WORKSHOP_MIRROR=http://host/path``): remote files are fetched from
   ``$WORKSHOP_MIRROR/<module>/<name>`` instead (an instructor's local copy for bad Wi-Fi);
   hashes are checked the same way.
+* **Pinned** entries (``pin=True``: files published without a checksum): the first
+  download's sha256 and size are recorded and printed; later uses are verified against
+  that pin, or against an instructor's pins file (``WORKSHOP_PINS``). A file that does
+  not match its pin is refused with both hashes and the fix, and never replaces a cached
+  copy (see :mod:`workshop._pins`).
 
 Example::
 
@@ -33,7 +38,9 @@ __all__ = [
     "DataError",
     "DataMissing",
     "DataCorrupt",
+    "DataUnreachable",
     "DataDamaged",
+    "PinMismatch",
     "ModuleData",
     "fetch",
     "fetch_all",
@@ -54,12 +61,20 @@ class DataMissing(DataError):
     """A remote file is not cached and may not be downloaded (offline mode)."""
 
 
+class DataUnreachable(DataError):
+    """A download failed: no network, the host did not answer, or the transfer broke off."""
+
+
 class DataCorrupt(DataError):
     """A download did not match its registry hash; the bad file was discarded."""
 
 
 class DataDamaged(DataError):
     """A file shipped inside a package does not match its registry hash."""
+
+
+class PinMismatch(DataError):
+    """A pinned file (cached or downloaded) does not match its pin; it was not used."""
 
 
 def offline() -> bool:
@@ -132,9 +147,26 @@ class ModuleData:
         path = self.path(name)
         if not path.is_file():
             return "damaged" if e.embedded is not None else "missing"
-        if sha256_of(path) != e.sha256:
+        expected = self.expected_sha256(e)
+        if expected is not None and sha256_of(path) != expected:
             return "damaged"
         return "embedded" if e.embedded is not None else "cached"
+
+    def pin_of(self, e: DataEntry):
+        """The :class:`workshop._pins.Pin` of a ``pin=True`` entry, or ``None`` before first use."""
+        from . import _pins
+
+        try:
+            return _pins.lookup(self.module, e.name)
+        except _pins.PinsFileError as exc:
+            raise DataError(str(exc)) from None
+
+    def expected_sha256(self, e: DataEntry) -> str | None:
+        """The sha256 a file must have: the registry's, or its pin (``None``: not pinned yet)."""
+        if not e.pin:
+            return e.sha256
+        pin = self.pin_of(e)
+        return pin.sha256 if pin else None
 
     def fetch(self, name: str, *, processor: Processor | None = None, progress: bool | None = None) -> Path:
         """Return the local path of a verified file, downloading it when needed.
@@ -168,6 +200,8 @@ class ModuleData:
                 )
             return self._process(processor, path, "fetch")
 
+        if e.pin:
+            return self._fetch_pinned(e, processor, progress)
         target = self.path(name)
         action = "fetch"
         if target.is_file():
@@ -187,6 +221,79 @@ class ModuleData:
             )
         self._download(e, target, progress)
         return self._process(processor, target, action)
+
+    def _fetch_pinned(self, e: DataEntry, processor: Processor | None, progress: bool | None) -> Path:
+        target = self.path(e.name)
+        pin = self.pin_of(e)
+        if target.is_file():
+            got = sha256_of(target)
+            if pin is None:  # put in the cache by hand before any pin: pin what is there
+                self._pin_now(e, target, got, "the file found in the cache")
+            elif got != pin.sha256:
+                raise PinMismatch(
+                    f"the cached {e.name!r} (module {self.module!r}) at {target} does not match its pin: "
+                    f"sha256 {got}, pinned {pin.sha256} ({pin.size:,} bytes, pinned {pin.pinned or 'earlier'} "
+                    f"in {pin.origin}). It was not used. If the file is damaged, delete it and run "
+                    f"'workshop fetch {self.module}' (the new download is checked against the pin); if you "
+                    f"trust this file, run 'workshop pins --forget {self.module}/{e.name}' to pin it anew."
+                )
+            return self._process(processor, target, "fetch")
+        if offline():
+            raise DataMissing(
+                f"{e.name!r} (module {self.module!r}) is not in the cache at {target}, and offline mode "
+                f"is on (WORKSHOP_OFFLINE=1), so it was not downloaded. When online, run "
+                f"'workshop fetch {self.module}', or copy the file to {target}"
+                + (f" (it must match its pin, sha256 {pin.sha256})." if pin else ".")
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f"{target.name}.{os.getpid()}.part")
+        try:
+            self._download_to(e, partial, progress)
+            got, size = sha256_of(partial), partial.stat().st_size
+            if pin is not None and (got, size) != (pin.sha256, pin.size):
+                raise PinMismatch(
+                    f"the download of {e.name!r} from {self.url(e)} does not match its pin: sha256 {got} "
+                    f"({size:,} bytes), pinned {pin.sha256} ({pin.size:,} bytes, pinned {pin.pinned or 'earlier'} "
+                    f"in {pin.origin}). It was discarded; nothing cached was changed. The host or mirror may "
+                    "serve another version or a damaged file: try again later or another mirror. If the "
+                    f"publisher really replaced the file, run 'workshop pins --forget {self.module}/{e.name}' "
+                    "and fetch again to pin the new one."
+                )
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+        if pin is None:
+            self._pin_now(e, target, got, "first download")
+        return self._process(processor, target, "download")
+
+    def _pin_now(self, e: DataEntry, path: Path, sha: str, why: str) -> None:
+        """Record and print the pin of a file seen for the first time."""
+        import sys
+
+        from . import _pins
+
+        pin = _pins.record(self.module, e.name, sha, path.stat().st_size, self.url(e))
+        print(
+            f"pinned {self.module}/{e.name} ({why}): sha256 {pin.sha256}, {pin.size:,} bytes, in {pin.origin}. "
+            "Later uses are verified against it ('workshop pins' prints the pins to share).",
+            file=sys.stderr,
+        )
+
+    def _download_to(self, e: DataEntry, path: Path, progress: bool | None) -> None:
+        """Download ``e`` into ``path`` with Pooch's HTTP downloader (no hash check here)."""
+        import pooch
+
+        if progress is None:
+            progress = _interactive()
+        url = self.url(e)
+        try:
+            pooch.HTTPDownloader(progressbar=bool(progress), timeout=60)(url, str(path), None)
+        except Exception as exc:  # network errors: say what failed and how to recover
+            raise DataUnreachable(
+                f"could not download {e.name!r} (module {self.module!r}) from {url}: "
+                f"{type(exc).__name__}: {exc}. Check your connection ('workshop doctor' tests the "
+                f"hosts), or copy the file to {self.path(e.name)}."
+            ) from exc
 
     def _download(self, e: DataEntry, target: Path, progress: bool | None) -> None:
         import pooch
@@ -216,7 +323,7 @@ class ModuleData:
                 ) from exc
             raise
         except Exception as exc:  # network errors: say what failed and how to recover
-            raise DataError(
+            raise DataUnreachable(
                 f"could not download {e.name!r} (module {self.module!r}) from {url}: "
                 f"{type(exc).__name__}: {exc}. Check your connection ('workshop doctor' tests the "
                 f"hosts), or copy the file to {target} (sha256 {e.sha256})."

@@ -21,9 +21,8 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
-from ._files import atomic_writer
+from ._files import atomic_writer, locked
 
 __all__ = ["CheckResult", "STATUSES", "progress_path", "load", "record", "module_progress", "passed_checks", "reset"]
 
@@ -99,23 +98,6 @@ def load(path: Path | None = None) -> dict:
         return _empty()
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Serialise read-modify-write cycles between processes where the OS allows it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # Windows: atomic replace alone (a lost update at worst)
-        yield
-        return
-    with open(path.with_name(path.name + ".lock"), "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def _write_atomically(path: Path, data: dict) -> None:
     with atomic_writer(path) as f:
         json.dump(data, f, indent=1, sort_keys=True)
@@ -128,7 +110,7 @@ def record(module: str, check: str, status: str, message: str = "", path: Path |
         raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
     path = path or progress_path()
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    with _locked(path):
+    with locked(path):
         data = load(path)
         entry = data["modules"].setdefault(module, {}).setdefault(check, {"attempts": 0})
         entry["attempts"] = int(entry.get("attempts", 0)) + 1
@@ -154,7 +136,7 @@ def passed_checks(module: str, path: Path | None = None) -> set[str]:
 def reset(module: str | None = None, path: Path | None = None) -> None:
     """Forget the progress of ``module`` (of everything when ``None``)."""
     path = path or progress_path()
-    with _locked(path):
+    with locked(path):
         data = load(path)
         if module is None:
             data = _empty()

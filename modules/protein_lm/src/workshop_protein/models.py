@@ -3,25 +3,26 @@
 ``load_model(name)`` returns ``(model, info)``: an :class:`esm2quinox.ESM2` and a
 :class:`ModelInfo` saying what it is and where it came from.
 
-* ``"embedded"`` (the default): a small ESM2-architecture model pretrained for this
-  workshop on one bacterial proteome; it ships inside the package (sha256 in the
-  registry). It is far weaker than ESM2 and its ``info.note`` says so.
+* ``"embedded"``: a small ESM2-architecture model pretrained for this workshop on one
+  bacterial proteome; it ships inside the package (sha256 in the registry). It is far
+  weaker than ESM2 and its ``info.note`` says so.
 * ``"esm2_t6_8M_UR50D"``, ``"esm2_t12_35M_UR50D"``, ``"esm2_t30_150M_UR50D"``,
-  ``"esm2_t33_650M_UR50D"``: the published ESM2 weights, read from
+  ``"esm2_t33_650M_UR50D"``: the published ESM2 checkpoints. Each is an entry of the
+  module's data registry at the official URL (``<name>.pt``, with its contact
+  regression ``<name>-contact-regression.pt``), fetched by the core with a progress
+  bar, cached, mirrored (``WORKSHOP_MIRROR``) and refused offline like every other file.
+  Their authors publish no checksum, so the first download is **pinned** (its sha256
+  and size recorded and printed) and every later use is verified against the pin, or
+  against an instructor's pins file (``WORKSHOP_PINS``). The file is read torch-free by
+  the restricted reader of :mod:`workshop_protein.torch_weights`, which never runs code
+  from it; fair-esm and PyTorch are not needed.
 
-  1. a weights file you registered with :func:`register_local_weights` (checked
-     against the sha256 recorded then),
-  2. PyTorch's hub cache (``$TORCH_HOME/hub/checkpoints/<name>.pt``, where fair-esm
-     puts them): through fair-esm and ``esm2quinox.from_torch`` when torch and
-     fair-esm are installed, otherwise torch-free with the restricted reader of
-     :mod:`workshop_protein.torch_weights` (which never runs code from the file).
-
-No sha256 of the official ``.pt`` files is published, so they are not entries of the
-data registry (whose entries must carry one): see ``datasets/protein_embedded_model.md``.
+:func:`select_model` picks the model a demo or lesson uses: the one asked for, else the
+best ESM2 for the preset that can be reached, else the embedded model (saying so).
 
 Example::
 
-    model, info = load_model()          # the embedded model
+    model, info = load_model("esm2_t6_8M_UR50D")    # downloads and pins on first use
     print(info.describe())
 """
 
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,14 +43,17 @@ __all__ = [
     "EMBEDDED_MODEL_FILE",
     "ModelInfo",
     "ModelNotAvailable",
+    "UnknownModel",
     "load_model",
     "new_model",
     "save_model",
     "read_model",
     "model_from_state_dict",
-    "register_local_weights",
-    "registered_local_weights",
     "count_parameters",
+    "select_model",
+    "PRESET_MODELS",
+    "weights_file",
+    "contact_regression_file",
 ]
 
 EMBEDDED_MODEL_FILE = "protein_embedded_model.npz"
@@ -79,6 +82,10 @@ ESM2_PRETRAINED: dict[str, Esm2Spec] = {
 
 class ModelNotAvailable(RuntimeError):
     """The weights of a model are not on this machine (the message says how to get them)."""
+
+
+class UnknownModel(ValueError):
+    """A model name that is neither ``"embedded"`` nor a published ESM2."""
 
 
 @dataclass(frozen=True)
@@ -287,50 +294,43 @@ def model_from_state_dict(state: dict[str, Any], *, num_heads: int, token_dropou
     return model
 
 
-# --- Local weights registry (the user's own checksums) ----------------------------------
+# --- Published ESM2 checkpoints, fetched through the data registry ----------------------
 
 
-def _local_registry_path() -> Path:
-    from workshop.data import cache_dir
-
-    return cache_dir() / "protein" / "local_weights.json"
-
-
-def registered_local_weights() -> dict[str, dict]:
-    """``{name: {"path", "sha256", "size"}}`` recorded by :func:`register_local_weights`."""
-    p = _local_registry_path()
-    return json.loads(p.read_text()) if p.is_file() else {}
+def weights_file(name: str) -> str:
+    """The registry entry (file name) of an ESM2 checkpoint."""
+    return f"{name}.pt"
 
 
-def register_local_weights(path: str | os.PathLike, name: str | None = None) -> dict:
-    """Record an official ESM2 ``.pt`` file you downloaded, with its sha256.
+def contact_regression_file(name: str) -> str:
+    """The registry entry (file name) of an ESM2 checkpoint's contact regression."""
+    return f"{name}-contact-regression.pt"
 
-    The file is read once with the restricted reader (never unpickling code) to prove
-    it is an ESM2 checkpoint of the expected shape; its sha256 is computed and kept in
-    ``$WORKSHOP_CACHE/protein/local_weights.json``. Later ``load_model(name)`` reads it
-    only while its sha256 is unchanged.
 
-    Arguments:
-        path: the ``.pt`` file, e.g. ``esm2_t6_8M_UR50D.pt``.
-        name: the ESM2 name; default: the file's stem.
+def _torch_hub_file(name: str) -> Path:
+    home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch")
+    return Path(home).expanduser() / "hub" / "checkpoints" / name
 
-    Returns:
-        The recorded entry (``path``, ``sha256``, ``size``).
+
+def fetch_esm2_file(file: str) -> Path:
+    """Fetch (or find in the cache) one published ESM2 file, verified against its pin.
+
+    A copy that fair-esm already downloaded into PyTorch's hub cache is adopted (copied
+    into the workshop cache and pinned there) instead of downloading it again.
     """
-    from workshop.data import sha256_of
+    import shutil
 
-    path = Path(path).expanduser().resolve()
-    name = name or path.stem
-    if name not in ESM2_PRETRAINED:
-        raise ValueError(f"unknown ESM2 model {name!r}; known: {', '.join(ESM2_PRETRAINED)} (pass name=...)")
-    _read_official(path, name)  # proves it is readable and of the right architecture
-    entry = {"path": str(path), "sha256": sha256_of(path), "size": path.stat().st_size}
-    reg = registered_local_weights()
-    reg[name] = entry
-    p = _local_registry_path()
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(reg, indent=2) + "\n")
-    return entry
+    from workshop.data import module_data
+
+    md = module_data("protein")
+    target = md.path(file)
+    hub = _torch_hub_file(file)
+    if not target.is_file() and hub.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".adopt")
+        shutil.copyfile(hub, tmp)
+        tmp.replace(target)
+    return md.fetch(file)
 
 
 def _read_official(path: Path, name: str):
@@ -339,7 +339,12 @@ def _read_official(path: Path, name: str):
     spec = ESM2_PRETRAINED[name]
     ckpt = read_checkpoint(path)
     state = ckpt["model"] if isinstance(ckpt, dict) and "model" in ckpt else ckpt
-    model = model_from_state_dict(state, num_heads=spec.num_heads, token_dropout=True)
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} holds a {type(state).__name__}, not an ESM2 state dict")
+    try:
+        model = model_from_state_dict(state, num_heads=spec.num_heads, token_dropout=True)
+    except (ValueError, KeyError) as exc:
+        raise ValueError(f"{path} is not a checkpoint of {name}: {exc}") from None
     if (model.num_layers, model.embed_size) != (spec.num_layers, spec.embed_size):
         raise ValueError(
             f"{path} holds a {model.num_layers}-layer, {model.embed_size}-wide model, not {name} "
@@ -348,73 +353,22 @@ def _read_official(path: Path, name: str):
     return model
 
 
-def _torch_hub_file(name: str) -> Path:
-    home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch")
-    return Path(home).expanduser() / "hub" / "checkpoints" / f"{name}.pt"
-
-
-def _load_pretrained(name: str, source: str):
-    spec = ESM2_PRETRAINED[name]
-    local = registered_local_weights().get(name)
-    if local and source in ("auto", "weights"):
-        from workshop.data import sha256_of
-
-        p = Path(local["path"])
-        if not p.is_file():
-            raise ModelNotAvailable(f"the weights registered for {name} at {p} are gone; register them again")
-        got = sha256_of(p)
-        if got != local["sha256"]:
-            raise ModelNotAvailable(
-                f"{p} changed since it was registered (sha256 {got[:12]}…, recorded {local['sha256'][:12]}…); "
-                "it was not used. Download it again and call register_local_weights(path)"
-            )
-        return _read_official(p, name), f"{p} (registered, sha256 {got[:12]}…)"
-    hub = _torch_hub_file(name)
-    if hub.is_file():
-        fair_esm_error = None
-        if source in ("auto", "fair-esm"):
-            try:
-                import esm
-                import esm2quinox
-
-                torch_model, _ = esm.pretrained.load_model_and_alphabet_local(str(hub))
-                return esm2quinox.from_torch(torch_model.eval()), f"fair-esm ({hub})"
-            except Exception as exc:  # missing torch/fair-esm, or a torch.load that refuses the file
-                text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).split("\n")[0]  # drop terminal colours
-                fair_esm_error = f"{type(exc).__name__}: {text[:160]}"
-                if source == "fair-esm":
-                    raise ModelNotAvailable(
-                        f"fair-esm could not load {hub} ({fair_esm_error}); try source='weights' (torch-free)"
-                    ) from exc
-        model = _read_official(hub, name)
-        note = f"; fair-esm route failed: {fair_esm_error}" if fair_esm_error else ""
-        return model, f"{hub} (restricted reader{note})"
-    raise ModelNotAvailable(
-        f"the weights of {name} ({spec.parameters} parameters) are not on this machine. Either\n"
-        f"  * with PyTorch: pip install torch fair-esm, then\n"
-        f"    python -c \"import esm; esm.pretrained.{name}()\"  (caches them in {hub.parent}), or\n"
-        f"  * without PyTorch: download {spec.url(name)} and run\n"
-        f"    python -c \"from workshop_protein.models import register_local_weights; register_local_weights('{name}.pt')\"\n"
-        "No sha256 of these files is published, so the workshop cannot verify them for you: "
-        "register_local_weights records the checksum of your copy. Until then, use load_model('embedded')."
-    )
-
-
-def load_model(name: str = "embedded", *, source: str = "auto"):
+def load_model(name: str = "embedded"):
     """Load a model by name.
 
     Arguments:
         name: ``"embedded"`` or one of :data:`ESM2_PRETRAINED`.
-        source: for ESM2: ``"auto"``, ``"fair-esm"`` (via torch) or ``"weights"`` (torch-free).
 
     Returns:
         ``(model, info)``: an :class:`esm2quinox.ESM2` and its :class:`ModelInfo`.
 
     Raises:
-        ModelNotAvailable: the weights are not on this machine (the message says how to get them).
+        UnknownModel: an unknown name.
+        ValueError: a file that is not that model's checkpoint (another architecture, not a
+            zip checkpoint: ``torch_weights.UnsafeCheckpoint``).
+        workshop.data.DataError: the weights could not be fetched (offline, no network), or
+            they do not match their pin (``PinMismatch``: never used).
     """
-    if source not in ("auto", "fair-esm", "weights"):
-        raise ValueError(f"source must be 'auto', 'fair-esm' or 'weights', got {source!r}")
     if name == "embedded":
         from workshop.data import fetch
 
@@ -425,24 +379,70 @@ def load_model(name: str = "embedded", *, source: str = "auto"):
             "A small model pretrained for this workshop on one bacterial proteome "
             f"(validation perplexity {meta.get('val_perplexity', float('nan')):.2f} vs "
             f"{meta.get('unigram_perplexity', float('nan')):.2f} for amino-acid frequencies alone); "
-            "pretrained ESM2 predicts far better: load_model('esm2_t6_8M_UR50D') once its weights are cached."
+            "its mutation scores and contacts are far weaker than pretrained ESM2's."
         )
         info = ModelInfo("embedded", f"embedded file {path.name}", model.num_layers, model.embed_size, model.num_heads,
                          count_parameters(model), note, meta)
         return model, info
     if name not in ESM2_PRETRAINED:
-        raise ValueError(f"unknown model {name!r}; choose 'embedded' or one of {', '.join(ESM2_PRETRAINED)}")
-    model, where = _load_pretrained(name, source)
-    info = ModelInfo(name, where, model.num_layers, model.embed_size, model.num_heads, count_parameters(model),
+        raise UnknownModel(f"unknown model {name!r}; choose 'embedded' or one of {', '.join(ESM2_PRETRAINED)}")
+    path = fetch_esm2_file(weights_file(name))
+    model = _read_official(path, name)
+    info = ModelInfo(name, f"{path} (pinned sha256, read without running code from the file)", model.num_layers, model.embed_size, model.num_heads, count_parameters(model),
                      "published ESM2 weights (Lin et al. 2023), trained on UniRef50")
     return model, info
 
 
-def best_available_model(preferred: tuple[str, ...] = ("esm2_t6_8M_UR50D",)):
-    """The first of ``preferred`` whose weights are here, else the embedded model."""
-    for name in preferred:
+#: The model each preset uses by default (the embedded one when it cannot be reached).
+PRESET_MODELS = {
+    "tiny": "embedded",
+    "cpu": "esm2_t6_8M_UR50D",
+    "gpu": "esm2_t12_35M_UR50D",
+    "full": "esm2_t33_650M_UR50D",
+}
+
+
+def select_model(requested: str | None = None, preset: str = "cpu", *, log=print):
+    """The model a demo, lesson or command uses, with one line saying which and why.
+
+    * ``requested`` (``--model NAME``): that model, or an error; never another one.
+    * otherwise the preset's model (:data:`PRESET_MODELS`: ESM2-8M at ``cpu``, 35M at
+      ``gpu``, 650M at ``full``), fetched and pinned on first use;
+    * when that cannot be reached (offline with nothing cached, or no network), the
+      embedded model, with a line saying so, what it means for the numbers and how to
+      get ESM2. A file that was refused (pin mismatch) or damaged is an error, never a
+      reason to switch models.
+
+    Arguments:
+        requested: a model name, or ``None`` to choose by preset.
+        preset: ``"tiny"``, ``"cpu"``, ``"gpu"`` or ``"full"``.
+        log: where the line goes (``print``, ``ctx.log``).
+
+    Returns:
+        ``(model, info)`` as :func:`load_model`.
+    """
+    from workshop.data import DataMissing, DataUnreachable
+
+    if requested:
+        model, info = load_model(requested)
+        log(f"Model: {info.describe()} (asked for)")
+        return model, info
+    wanted = PRESET_MODELS.get(preset, PRESET_MODELS["cpu"])
+    if wanted != "embedded":
         try:
-            return load_model(name)
-        except ModelNotAvailable:
-            continue
-    return load_model("embedded")
+            model, info = load_model(wanted)
+            log(f"Model: {info.describe()} (the {preset} preset's model)")
+            return model, info
+        except DataMissing:
+            why = "offline (WORKSHOP_OFFLINE=1) and not cached"
+        except DataUnreachable as exc:  # a refused or damaged file (PinMismatch, ...) is raised, not replaced
+            why = f"not cached and its host could not be reached ({exc.__cause__.__class__.__name__})"
+        model, info = load_model("embedded")
+        log(f"Model: the small embedded model ({info.parameters / 1e6:.1f}M parameters), because {wanted} is {why}. "
+            "Its scores are far weaker than ESM2's: mutation effects close to an amino-acid composition prior, "
+            f"contacts barely above chance. To use ESM2: 'workshop fetch protein {weights_file(wanted)} "
+            f"{contact_regression_file(wanted)}' when online.")
+        return model, info
+    model, info = load_model("embedded")
+    log(f"Model: {info.describe()} (the {preset} preset's model; pass --model esm2_t6_8M_UR50D for ESM2)")
+    return model, info
