@@ -52,6 +52,24 @@ _LM_DATASETS: list[DataEntry] = [
     ),
 ]
 
+# The published ESM2 checkpoints and their contact regressions, at the URLs fair-esm
+# downloads from. No checksum is published: they are pinned on first use.
+_ESM2_SIZES = {"esm2_t6_8M_UR50D": "30 MB", "esm2_t12_35M_UR50D": "130 MB",
+               "esm2_t30_150M_UR50D": "570 MB", "esm2_t33_650M_UR50D": "2.5 GB"}
+_ESM2_SOURCE = ("published by Meta AI with fair-esm (MIT licence; Lin et al. 2023, Science 379:1123); no "
+                "checksum is published, so the first download is pinned; see datasets/protein_esm2.md")
+_ESM2_DATASETS: list[DataEntry] = [
+    entry
+    for name, size in _ESM2_SIZES.items()
+    for entry in (
+        DataEntry(f"{name}.pt", url=f"https://dl.fbaipublicfiles.com/fair-esm/models/{name}.pt", pin=True,
+                  description=f"pretrained ESM2 weights {name} (about {size})", source=_ESM2_SOURCE),
+        DataEntry(f"{name}-contact-regression.pt", pin=True,
+                  url=f"https://dl.fbaipublicfiles.com/fair-esm/regression/{name}-contact-regression.pt",
+                  description=f"the contact regression of {name} (a few kB)", source=_ESM2_SOURCE),
+    )
+]
+
 # --- Structure half: fine-tuning, contacts and folding, design --------------------------
 _STRUCT_LESSONS: list[Lesson] = [
     Lesson("04_finetune", "Fine-tuning ESM2 on labelled sequences", "lessons/04_finetune.py", minutes=20),
@@ -124,7 +142,7 @@ def workshop_module():
         lessons=[*_LM_LESSONS, *_STRUCT_LESSONS],
         checks=[*_LM_CHECKS, *_STRUCT_CHECKS],
         demos=[*_LM_DEMOS, *_STRUCT_DEMOS],
-        datasets=[*_LM_DATASETS, *_STRUCT_DATASETS],
+        datasets=[*_LM_DATASETS, *_ESM2_DATASETS, *_STRUCT_DATASETS],
         default_demo="tour",
         presets={
             "tiny": "the embedded small model, short sequences, a few steps (seconds)",

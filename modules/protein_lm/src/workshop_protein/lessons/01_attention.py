@@ -116,11 +116,10 @@ check("protein.multi_head_attention", mha)
 # %%
 import equinox as eqx
 
-from workshop_protein.models import best_available_model
+from workshop_protein.models import select_model
 from workshop_protein.tokens import PAD, tokenize
 
-model, info = best_available_model(() if preset == "tiny" else ("esm2_t6_8M_UR50D",))
-print(info.describe())
+model, info = select_model(preset=preset)  # prints which model, and why
 layer0 = jax.tree_util.tree_map(lambda a: a[0] if eqx.is_array(a) else a, model.layers)
 print(layer0.attn.num_heads, "heads;", layer0.attn.query_proj.weight.shape, "query projection (out, in)")
 

@@ -18,12 +18,11 @@ import numpy as np
 
 from workshop import check
 from workshop.hardware import current_preset
-from workshop_protein.models import best_available_model
+from workshop_protein.models import select_model
 from workshop_protein.tokens import ALPHABET, AMINO_ACIDS, MASK, detokenize, tokenize
 
 preset = current_preset()
-model, info = best_available_model(() if preset == "tiny" else ("esm2_t6_8M_UR50D",))
-print(info.describe())
+model, info = select_model(preset=preset)  # prints which model, and why
 
 # %% [markdown]
 # ## Tokens

@@ -25,12 +25,11 @@ from workshop.hardware import current_preset
 from workshop_protein.finetune import (
     Predictor, evaluate, length_buckets, read_labelled, residue_mask, train, train_valid_split,
 )
-from workshop_protein.models import best_available_model
+from workshop_protein.models import select_model
 from workshop_protein.tokens import batch_tokenize
 
 preset = current_preset()
-model, info = best_available_model(() if preset == "tiny" else ("esm2_t6_8M_UR50D",))
-print(info.describe())
+model, info = select_model(preset=preset)  # prints which model, and why
 steps = {"tiny": 30, "cpu": 300, "gpu": 1000, "full": 2000}[preset]
 
 # %% [markdown]

@@ -20,12 +20,11 @@ from workshop_protein.contacts import (
     symmetrize,
 )
 from workshop_protein.fold import fold_from_contacts, kabsch_rmsd, plot_trace
-from workshop_protein.models import best_available_model
+from workshop_protein.models import select_model
 from workshop_protein.tokens import tokenize
 
 preset = current_preset()
-model, info = best_available_model(() if preset == "tiny" else ("esm2_t6_8M_UR50D",))
-print(info.describe())
+model, info = select_model(preset=preset)  # prints which model, and why
 structures = real_structures()
 for tag, s in structures.items():
     print(tag, len(s["sequence"]), "residues:", s["sequence"][:40] + "...")

@@ -27,12 +27,11 @@ from workshop.data import fetch
 from workshop.hardware import current_preset
 from workshop_protein.design import anneal, format_leaderboard, submit
 from workshop_protein.finetune import Predictor, read_labelled, train, train_valid_split
-from workshop_protein.models import best_available_model
+from workshop_protein.models import select_model
 from workshop_protein.tokens import tokenize
 
 preset = current_preset()
-model, info = best_available_model(() if preset == "tiny" else ("esm2_t6_8M_UR50D",))
-print(info.describe())
+model, info = select_model(preset=preset)  # prints which model, and why
 data = read_labelled(fetch("protein", "amp_vs_tm.csv"), label="is_antimicrobial")
 train_set, valid_set = train_valid_split(data, 0.2, seed=0)
 classifier = Predictor.init(model, data.task, data.num_outputs, key=jax.random.key(0))
