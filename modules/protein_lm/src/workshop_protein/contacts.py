@@ -44,6 +44,7 @@ __all__ = [
     "predict_contacts",
     "contacts_from_coords",
     "contact_precision",
+    "contact_density",
     "plot_contact_map",
     "real_structures",
     "load_contact_head",
@@ -308,30 +309,111 @@ def contact_precision(probs, true_contacts, *, min_separation: int = 6, top: int
     return float(t[i[order], j[order]].mean())
 
 
-def plot_contact_map(probs, true_contacts=None, *, title: str = "", path=None):
-    """Predicted contact probabilities (upper triangle) beside the true contacts (lower).
+def contact_density(true_contacts, *, min_separation: int = 6) -> float:
+    """The fraction of pairs ``i < j`` with ``j - i >= min_separation`` that are in contact:
+    the precision a random ranking of the pairs has on average (the chance rate)."""
+    t = np.asarray(true_contacts, bool)
+    i, j = np.triu_indices(t.shape[0], k=min_separation)
+    return float(t[i, j].mean())
 
-    Returns the matplotlib figure; saves it to ``path`` when given.
+
+def plot_contact_map(
+    probs,
+    true_contacts=None,
+    *,
+    title: str = "",
+    model: str | None = None,
+    min_separation: int = 6,
+    scale_quantile: float = 0.99,
+    path=None,
+):
+    """Predicted contact probabilities on their own colour scale, beside the true contacts.
+
+    The upper triangle shows ``P(contact)`` from 0 to the ``scale_quantile`` quantile of
+    the predicted probabilities over pairs ``|i - j| >= min_separation`` (a weak model's
+    probabilities stay far below 1, so a fixed 0–1 scale would hide them); the colour bar
+    gives that scale. With ``true_contacts``, the lower triangle shows the true contacts
+    (grey) and the top-L/5 predicted pairs (``|i - j| >= min_separation``) mirrored onto
+    them: a hit where a true contact is, a miss elsewhere; the title gives the top-L/5
+    precision beside the chance rate (:func:`contact_density`).
+
+    Arguments:
+        probs: ``(L, L)`` predicted contact probabilities.
+        true_contacts: optional ``(L, L)`` boolean contact map from a structure.
+        title: the first title line (default: the protein's length).
+        model: the name of the model that predicted ``probs``, shown in the title.
+        min_separation: the smallest ``|i - j|`` scored and used for the colour scale.
+        scale_quantile: the quantile that sets the top of the colour scale (1.0: the maximum).
+        path: save the figure there (and close it) when given.
+
+    Returns:
+        The matplotlib figure; its first axes hold the prediction's image, whose
+        ``norm.vmax`` is the top of the scale.
+
+    Example::
+
+        plot_contact_map(probs, contacts_from_coords(cb), title="1LCD", model=info.name)
     """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
 
     p = np.asarray(probs, np.float64)
     L = p.shape[0]
-    fig, ax = plt.subplots(figsize=(4.2, 4))
-    img = np.triu(p, 1)
-    if true_contacts is not None:
-        img = img + np.tril(np.asarray(true_contacts, float), -1)
-    im = ax.imshow(img, cmap="Blues", vmin=0, vmax=1, origin="upper")
-    fig.colorbar(im, ax=ax, fraction=0.046, label="P(contact) above / true contact below")
+    i, j = np.triu_indices(L, k=min_separation)
+    scored = p[i, j] if len(i) else p[np.triu_indices(L, k=1)]
+    vmax = float(np.quantile(scored, scale_quantile)) if scored.size else 1.0
+    if not vmax > 0:
+        vmax = 1.0
+    # With a structure the lower triangle is the truth's; without one the whole map is the prediction's.
+    keep = np.triu(np.ones((L, L), bool), 1) if true_contacts is not None else ~np.eye(L, dtype=bool)
+    upper = np.ma.masked_where(~keep, p)
+
+    fig, ax = plt.subplots(figsize=(5.6, 5.0))
+    extent = (0.5, L + 0.5, L + 0.5, 0.5)  # pixel centres at the 1-based residue numbers
+    cmap = plt.get_cmap("viridis").with_extremes(bad="white")
+    im = ax.imshow(upper, cmap=cmap, vmin=0.0, vmax=vmax, extent=extent, interpolation="nearest")
+    shown = upper.compressed()
+    extend = "max" if shown.size and shown.max() > vmax else "neither"
+    what = "maximum" if scale_quantile >= 1 else f"{100 * scale_quantile:g}th percentile"
+    cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03, extend=extend)
+    cbar.set_label(f"predicted P(contact)\n(scale: 0 to its {what} over |i−j| ≥ {min_separation})")
+    ax.plot([0.5, L + 0.5], [0.5, L + 0.5], color="0.5", lw=0.6)
+
+    head = title or f"contact map, {L} residues"
+    if model:
+        head += f"\nmodel: {model}"
+    if true_contacts is not None and len(i):
+        t = np.asarray(true_contacts, bool)
+        lower = np.ma.masked_where(~(np.tril(t, -1)), np.ones((L, L)))
+        ax.imshow(lower, cmap=ListedColormap(["0.72"]).with_extremes(bad=(0, 0, 0, 0)), vmin=0, vmax=1,
+                  extent=extent, interpolation="nearest")
+        top = max(1, L // 5)
+        best = np.argsort(-p[i, j], kind="stable")[:top]
+        hit = t[i[best], j[best]]
+        size = float(np.clip(2400.0 / L, 4.0, 40.0))
+        # Mirrored into the lower triangle (row j, column i), on top of the truth.
+        ax.scatter(i[best][hit] + 1, j[best][hit] + 1, s=size, marker="o", color="tab:orange",
+                   edgecolor="black", linewidth=0.4, label=f"top-L/5 predicted, true contact ({hit.sum()})")
+        ax.scatter(i[best][~hit] + 1, j[best][~hit] + 1, s=size, marker="x", color="tab:red",
+                   linewidth=1.0, label=f"top-L/5 predicted, no contact ({(~hit).sum()})")
+        ax.scatter([], [], s=size, marker="s", color="0.72", label="true contacts (Cβ < 8 Å), lower triangle")
+        precision = float(hit.mean())
+        head += (f"\ntop-L/5 precision at |i−j| ≥ {min_separation}: {precision:.2f} "
+                 f"(chance: contact density {contact_density(t, min_separation=min_separation):.2f})")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=7, ncol=1, frameon=False)
+    else:
+        head += "\nprediction only (no known structure)"
+    ax.set_title(head, fontsize=9)
     ax.set_xlabel("residue j")
     ax.set_ylabel("residue i")
-    ax.set_title(title or f"contact map ({L} residues)")
+    ax.set_xlim(0.5, L + 0.5)
+    ax.set_ylim(L + 0.5, 0.5)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=120, bbox_inches="tight")
         plt.close(fig)
     return fig
 

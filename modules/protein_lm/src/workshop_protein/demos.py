@@ -141,12 +141,15 @@ def tour(ctx) -> dict:
             head = C.fit_contact_head(feats, truth)
             how = f"contact regression fitted now on {len(feats)} structures"
         probs = np.asarray(C.predict_contacts(model, head, tokenize(seq)))
-        C.plot_contact_map(probs, title=f"Predicted contacts, {info.name}", path=ctx.path("contact_map.png"))
+        # No structure of ubiquitin ships with the module: the map shows the prediction alone, on its own scale.
+        C.plot_contact_map(probs, title=f"Human ubiquitin, {len(seq)} residues (no structure shipped)",
+                           model=info.name, path=ctx.path("contact_map.png"))
         i, j = np.triu_indices(len(seq), 6)
         top = np.argsort(-probs[i, j])[:5]
         ctx.log("  strongest predicted contacts (|i-j| ≥ 6): " +
                 ", ".join(f"{seq[i[k]]}{i[k] + 1}-{seq[j[k]]}{j[k] + 1} {probs[i[k], j[k]]:.2f}" for k in top))
-        return {"figure": "contact_map.png", "head": how, "mean_probability": float(probs.mean())}
+        return {"figure": "contact_map.png", "model": info.name, "head": how, "mean_probability": float(probs.mean()),
+                "max_probability_separation_6": float(probs[i, j].max())}
 
     def finetune():
         from . import finetune as F

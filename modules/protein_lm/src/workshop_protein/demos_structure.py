@@ -100,12 +100,21 @@ def _head_for(ctx: RunContext, model, info, structures):
 
 
 def contacts(ctx: RunContext) -> dict[str, Any]:
-    """Contact maps from attention on real proteins, then 3-D folds from the contacts."""
+    """Contact maps from attention on real proteins, then 3-D folds from the contacts.
+
+    Writes, per protein: the contact map (``<tag>_map.png``), the folds from the
+    predicted and from the true contacts as pictures and as PDB files superposed onto
+    the reference (``<tag>_fold_predicted.pdb``, ``<tag>_fold_true.pdb``; the B-factor
+    column holds each residue's distance to the reference in Å), and the reference Cα
+    trace (``<tag>_reference_ca.pdb``), so a viewer shows them overlaid.
+    """
     import jax
     import numpy as np
 
-    from .contacts import contact_precision, contacts_from_coords, plot_contact_map, predict_contacts, real_structures
-    from .fold import fold_from_contacts, kabsch_rmsd, plot_trace
+    from .contacts import (
+        contact_density, contact_precision, contacts_from_coords, plot_contact_map, predict_contacts, real_structures,
+    )
+    from .fold import fold_from_contacts, kabsch_rmsd, plot_trace, superpose, write_ca_pdb
     from .tokens import tokenize
 
     model, info = _model(ctx)
@@ -114,32 +123,69 @@ def contacts(ctx: RunContext) -> dict[str, Any]:
     ctx.log(f"contact head: {where}")
     targets = ["1LCD_A"] if ctx.preset == "tiny" else ["1LCD_A", "1A8O_A"]
     steps, restarts = {"tiny": (400, 2), "cpu": (1500, 8)}.get(ctx.preset, (3000, 16))
-    out: dict[str, Any] = {"model": info.name, "head": where, "proteins": {}}
+    out: dict[str, Any] = {
+        "model": info.name, "head": where, "proteins": {},
+        "notes": "precision: top-L/5 at |i-j| >= 6, chance = contact density; RMSD: Kabsch, reflection allowed; "
+                 "'without contacts' folds a uniform map at the contact density (no information)",
+    }
     for tag in targets:
         s = structures[tag]
         probs = np.asarray(predict_contacts(model, head, tokenize(s["sequence"])))
         truth = contacts_from_coords(s["cb"])
         L = len(probs)
         rng = np.random.default_rng(ctx.seed)
-        res = {
+        density = contact_density(truth)
+        res: dict[str, Any] = {
             "length": L,
             "top_L5_precision": contact_precision(probs, truth),
+            "contact_density": density,  # the chance rate of the precision
             "random_top_L5_precision": float(np.mean([contact_precision(rng.random((L, L)), truth) for _ in range(20)])),
+            "max_predicted_probability": float(probs[np.triu_indices(L, 6)].max()),
         }
-        plot_contact_map(probs, truth, title=f"{tag}: predicted (upper) vs true (lower)",
+        plot_contact_map(probs, truth, title=f"{tag}: predicted (upper) vs true (lower)", model=info.name,
                          path=ctx.path(f"{tag}_map.png"))
-        x_pred, _ = fold_from_contacts(probs, key=jax.random.key(ctx.seed), steps=steps, restarts=restarts)
-        x_true, _ = fold_from_contacts(truth.astype(np.float32), key=jax.random.key(ctx.seed), steps=steps,
-                                       restarts=restarts)
-        res["rmsd_fold_from_predicted"] = kabsch_rmsd(x_pred, s["ca"])
-        res["rmsd_fold_from_true_contacts"] = kabsch_rmsd(x_true, s["ca"])
-        plot_trace(x_pred, s["ca"], title=f"{tag} folded from predicted contacts\nRMSD {res['rmsd_fold_from_predicted']:.1f} Å",
-                   path=ctx.path(f"{tag}_fold_predicted.png"))
-        plot_trace(x_true, s["ca"], title=f"{tag} folded from true contacts\nRMSD {res['rmsd_fold_from_true_contacts']:.1f} Å",
-                   path=ctx.path(f"{tag}_fold_true.png"))
-        ctx.log(f"{tag} ({L} aa): top-L/5 precision {res['top_L5_precision']:.2f} "
-                f"(random {res['random_top_L5_precision']:.2f}); RMSD of the fold from predicted contacts "
-                f"{res['rmsd_fold_from_predicted']:.1f} Å, from true contacts {res['rmsd_fold_from_true_contacts']:.1f} Å")
+
+        def fold(p):
+            return fold_from_contacts(p, key=jax.random.key(ctx.seed), steps=steps, restarts=restarts)[0]
+
+        folds = {
+            "predicted": (fold(probs), f"contacts predicted by {info.name} ({where})"),
+            "true": (fold(truth.astype(np.float32)), f"the true contacts of {tag} (no model)"),
+        }
+        # The no-information baseline: every pair equally likely, at the true contact density.
+        x_flat = fold(np.full((L, L), density, np.float32))
+        res["rmsd_fold_from_predicted"] = kabsch_rmsd(folds["predicted"][0], s["ca"])
+        res["rmsd_fold_from_true_contacts"] = kabsch_rmsd(folds["true"][0], s["ca"])
+        res["rmsd_fold_without_contacts"] = kabsch_rmsd(x_flat, s["ca"])
+        files = {"map": f"{tag}_map.png", "reference_pdb": f"{tag}_reference_ca.pdb"}
+        write_ca_pdb(ctx.path(files["reference_pdb"]), s["ca"], s["sequence"],
+                     remarks=[f"{tag}: Calpha atoms of the experimental structure (the reference)"])
+        for kind, (x, source) in folds.items():
+            rmsd = res["rmsd_fold_from_predicted" if kind == "predicted" else "rmsd_fold_from_true_contacts"]
+            moved = superpose(x, s["ca"])
+            files[f"fold_{kind}_pdb"] = f"{tag}_fold_{kind}.pdb"
+            files[f"fold_{kind}_png"] = f"{tag}_fold_{kind}.png"
+            write_ca_pdb(ctx.path(files[f"fold_{kind}_pdb"]), moved, s["sequence"],
+                         bfactors=np.linalg.norm(moved - s["ca"], axis=-1),
+                         remarks=[f"{tag} Calpha trace folded from {source} by distance geometry.",
+                                  f"Superposed onto {files['reference_pdb']} (Kabsch, reflection allowed: contacts "
+                                  f"do not fix the hand); RMSD {rmsd:.2f} A.",
+                                  "B-factor column: distance to the reference (A)."])
+            if kind == "predicted":
+                title = (f"{tag} folded from contacts predicted by {info.name}\nRMSD {rmsd:.1f} Å to the structure "
+                         f"(grey)\nbaselines: {res['rmsd_fold_from_true_contacts']:.1f} Å from the true contacts, "
+                         f"{res['rmsd_fold_without_contacts']:.1f} Å without contacts")
+            else:
+                title = (f"{tag} folded from its true contacts (no model)\nRMSD {rmsd:.1f} Å to the structure (grey)"
+                         f"\nfrom {info.name}'s predicted contacts {res['rmsd_fold_from_predicted']:.1f} Å, "
+                         f"without contacts {res['rmsd_fold_without_contacts']:.1f} Å")
+            plot_trace(x, s["ca"], title=title, path=ctx.path(files[f"fold_{kind}_png"]))
+        res["files"] = files
+        pdbs = ", ".join(v for k, v in files.items() if k.endswith("pdb"))
+        ctx.log(f"{tag} ({L} aa): top-L/5 precision {res['top_L5_precision']:.2f} (chance {density:.2f}: the contact "
+                f"density); RMSD of the fold from predicted contacts {res['rmsd_fold_from_predicted']:.1f} Å, from "
+                f"true contacts {res['rmsd_fold_from_true_contacts']:.1f} Å, without contacts "
+                f"{res['rmsd_fold_without_contacts']:.1f} Å; PDB files {pdbs}")
         out["proteins"][tag] = res
     ctx.save_json("contacts.json", out)
     return out

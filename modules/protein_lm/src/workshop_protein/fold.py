@@ -18,6 +18,7 @@ Example::
     coords, loss = fold_from_contacts(probs, key=jax.random.key(0))
     rmsd = kabsch_rmsd(coords, true_ca)
     plot_trace(coords, path="fold.png")
+    write_ca_pdb("fold.pdb", superpose(coords, true_ca), sequence)  # open it in PyMOL/ChimeraX/Mol*
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float
 
-__all__ = ["fold_loss", "fold_from_contacts", "kabsch_rmsd", "superpose", "plot_trace", "CA_CA"]
+from .pdbfile import read_ca_pdb, write_ca_pdb
+
+__all__ = [
+    "fold_loss", "fold_from_contacts", "kabsch_rmsd", "superpose", "plot_trace", "write_ca_pdb", "read_ca_pdb", "CA_CA",
+]
 
 #: The distance between consecutive Cα atoms of a protein chain (trans peptide), Å.
 CA_CA = 3.8
@@ -147,14 +152,16 @@ def plot_trace(coords, reference=None, *, title: str = "", path=None):
     for i in range(len(x) - 1):
         ax.plot(*x[i : i + 2].T, color=colors[i], lw=2.5)
     ax.scatter(*x.T, c=colors, s=10)
-    ax.set_title(title or f"Cα trace ({len(x)} residues)")
+    bar = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(1, len(x)))
+    fig.colorbar(bar, ax=ax, shrink=0.6, pad=0.12, label="residue (fold), N to C")
+    ax.set_title(title or f"Cα trace ({len(x)} residues)", fontsize=9)
     ax.set_xlabel("x (Å)")
     ax.set_ylabel("y (Å)")
     ax.set_zlabel("z (Å)")
     if reference is not None:
-        ax.legend(loc="upper left")
+        ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
     return fig
