@@ -106,10 +106,14 @@ def test_contacts_from_coords_and_precision():
     assert contact_precision(probs, truth, top=2) == 0.5
 
 
-def test_official_regression_from_the_torch_hub_cache(tmp_path, monkeypatch):
+def test_official_regression_adopted_from_the_torch_hub_cache(tmp_path, monkeypatch):
+    # A copy fair-esm already downloaded is adopted into the workshop cache and pinned.
     torch = pytest.importorskip("torch")
+    from workshop.data import DataMissing, cache_dir
     from workshop_protein.contacts import load_contact_head
 
+    monkeypatch.setenv("WORKSHOP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("WORKSHOP_OFFLINE", "1")
     w = torch.randn(1, 120)
     b = torch.tensor([0.25])
     folder = tmp_path / "hub" / "checkpoints"
@@ -120,7 +124,8 @@ def test_official_regression_from_the_torch_hub_cache(tmp_path, monkeypatch):
     head = load_contact_head("esm2_t6_8M_UR50D")
     np.testing.assert_allclose(head.weight, w.numpy()[0])
     assert float(head.bias) == pytest.approx(0.25)
-    with pytest.raises(FileNotFoundError, match="fair-esm"):
+    assert "protein/esm2_t6_8M_UR50D-contact-regression.pt" in (cache_dir() / "pins.json").read_text()
+    with pytest.raises(DataMissing, match="workshop fetch protein"):
         load_contact_head("esm2_t12_35M_UR50D")
 
 

@@ -2,8 +2,9 @@
 
 ``tour`` (the default) goes through the module end to end on one protein:
 
-1. the model: pretrained ESM2-8M when its weights are cached, else the small embedded
-   model (and the demo says which);
+1. the model: the preset's (ESM2-8M at ``cpu``, fetched and pinned on first use; the
+   embedded model at ``tiny``), ``--model NAME`` to choose; offline with nothing cached,
+   the small embedded model, and the demo says which and what that means;
 2. masked-LM predictions: hide 15% of the residues, predict them, compare with a
    guess from amino-acid frequencies; the per-position probability table and entropy;
 3. mutation effects: the full L × 20 masked-marginal heatmap, the most and least
@@ -28,12 +29,23 @@ UBIQUITIN = "MQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNIQKESTL
 TOUR_SECTIONS = ("masked_lm", "mutations", "contacts", "finetune")
 
 _SIZES = {
-    "tiny": {"length": 30, "finetune_steps": 5, "models": ()},
-    "cpu": {"length": 76, "finetune_steps": 60, "models": ("esm2_t6_8M_UR50D",)},
-    "gpu": {"length": 76, "finetune_steps": 300, "models": ("esm2_t12_35M_UR50D", "esm2_t6_8M_UR50D")},
-    "full": {"length": 76, "finetune_steps": 1000, "models": ("esm2_t33_650M_UR50D", "esm2_t30_150M_UR50D",
-                                                               "esm2_t12_35M_UR50D", "esm2_t6_8M_UR50D")},
+    "tiny": {"length": 30, "finetune_steps": 5},
+    "cpu": {"length": 76, "finetune_steps": 60},
+    "gpu": {"length": 76, "finetune_steps": 300},
+    "full": {"length": 76, "finetune_steps": 1000},
 }
+
+
+def demo_model(ctx):
+    """The model of a protein demo: ``--model`` or the preset's, with a line saying which."""
+    from workshop import DemoOptionError
+
+    from .models import UnknownModel, select_model
+
+    try:
+        return select_model(ctx.model, ctx.preset, log=ctx.log)
+    except UnknownModel as exc:
+        raise DemoOptionError(f"{exc} (--model)") from None
 
 
 def _step(ctx, results: dict, name: str, fn):
@@ -54,17 +66,11 @@ def tour(ctx) -> dict:
     import jax
 
     from .mlm import entropy, masked_marginals, plot_masked_marginals, predict_masked
-    from .models import best_available_model
     from .mutations import _log_ratio, plot_mutation_heatmap, score_mutations, wildtype_marginal_scores
     from .tokens import AMINO_ACIDS
 
     size = _SIZES.get(ctx.preset, _SIZES["cpu"])
-    model, info = best_available_model(size["models"])
-    if info.name == "embedded":
-        ctx.log("No pretrained ESM2 weights are cached here: using the small embedded model, which predicts far")
-        ctx.log("worse than ESM2 (see its perplexity below). To use ESM2-8M: pip install torch fair-esm, then")
-        ctx.log("python -c \"import esm; esm.pretrained.esm2_t6_8M_UR50D()\" (or see load_model's help).")
-    ctx.log(f"Model: {info.describe()}")
+    model, info = demo_model(ctx)
     seq = UBIQUITIN[: size["length"]]
     ctx.log(f"Protein: human ubiquitin, {len(seq)} residues: {seq}")
     results: dict = {"model": info.as_dict(), "sequence": seq, "preset": ctx.preset}

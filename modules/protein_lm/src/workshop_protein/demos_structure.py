@@ -19,11 +19,9 @@ _FINETUNE = {  # preset -> (head steps, full steps, batch size)
 
 
 def _model(ctx: RunContext):
-    from .models import best_available_model
+    from .demos import demo_model
 
-    model, info = best_available_model(()) if ctx.preset == "tiny" else best_available_model()
-    ctx.log(f"model: {info.describe() if hasattr(info, 'describe') else info.name}")
-    return model, info
+    return demo_model(ctx)
 
 
 def _fine_tuned(ctx: RunContext, model, *, label: str = "is_antimicrobial", save: bool = True):
