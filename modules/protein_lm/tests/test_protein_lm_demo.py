@@ -46,7 +46,7 @@ def test_launcher_fetches_pins_and_uses_esm2_and_says_so(esm2_host, tmp_path, mo
     assert "pinned protein/esm2_t6_8M_UR50D.pt (first download)" in r.output
     data = json.loads((out / "tour.json").read_text())
     assert data["model"]["name"] == "esm2_t6_8M_UR50D"
-    assert "skipped" not in data["contacts"] and data["contacts"]["head"] == "shipped contact regression"
+    assert "skipped" not in data["contacts"] and data["contacts"]["head"] == "esm2_t6_8M_UR50D regression"
 
 
 def test_launcher_offline_uses_the_embedded_model_and_says_so(esm2_host, tmp_path, monkeypatch):

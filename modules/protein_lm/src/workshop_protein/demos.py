@@ -132,20 +132,10 @@ def tour(ctx) -> dict:
 
     def contacts():
         from . import contacts as C
+        from .demos_structure import _head_for
         from .tokens import tokenize
 
-        try:
-            head = C.load_contact_head(info.name)
-            how = "shipped contact regression"
-        except Exception as exc:  # no regression for this model: fit one now on the real structures
-            ctx.log(f"  no contact regression for {info.name} ({type(exc).__name__}); fitting one on the shipped structures")
-            feats, truth = [], []
-            for entry in C.real_structures().values():
-                t = tokenize(entry["sequence"], crop="start")
-                feats.append(C.contact_features(C.attention_maps(model, t), t))
-                truth.append(C.contacts_from_coords(entry["cb"][: len(t) - 2]))
-            head = C.fit_contact_head(feats, truth)
-            how = f"contact regression fitted now on {len(feats)} structures"
+        head, how = _head_for(ctx, model, info, C.real_structures())
         probs = np.asarray(C.predict_contacts(model, head, tokenize(seq)))
         # No structure of ubiquitin ships with the module: the map shows the prediction alone, on its own scale.
         C.plot_contact_map(probs, title=f"Human ubiquitin, {len(seq)} residues (no structure shipped)",

@@ -84,9 +84,11 @@ def _head_for(ctx: RunContext, model, info, structures):
     from .contacts import fit_contact_head, contact_features, attention_maps, contacts_from_coords, load_contact_head
     from .tokens import tokenize
 
+    from workshop.data import DataMissing, DataUnreachable
+
     try:
         return load_contact_head(info.name), f"{info.name} regression"
-    except (FileNotFoundError, KeyError, ValueError) as exc:
+    except (DataMissing, DataUnreachable, KeyError, ValueError) as exc:  # a refused (pin mismatch) file is raised
         ctx.log(f"no stored contact regression for {info.name} ({str(exc).splitlines()[0][:80]}); fitting one")
     train_ids = [t for t in structures if t != "1LCD_A"]
     feats, truth = [], []
