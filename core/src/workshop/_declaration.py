@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_COMMAND_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
 class DeclarationError(ValueError):
@@ -81,6 +82,31 @@ class Demo:
 
 
 @dataclass(frozen=True)
+class Command:
+    """A command line a module adds to the launcher: ``workshop MODULE NAME ...``.
+
+    The command itself is a ``click.Command`` in the module's package, found through a
+    lazy reference: listing modules or printing ``workshop --help`` never imports it.
+    Keep the file it lives in light (``click`` at module level, the science code
+    imported inside the command), so that ``workshop MODULE NAME --help`` is fast too.
+
+    Arguments:
+        name: the command's name (``"embed"``): lower case, digits, ``-`` and ``_``.
+        ref: lazy reference to the ``click.Command``, ``"workshop_protein.cli:embed"``.
+        summary: one line saying what it does (shown by ``workshop --help`` and
+            ``workshop info MODULE`` without importing the command).
+
+    Example::
+
+        Command("embed", "workshop_protein.cli:embed", "per-residue and pooled embeddings of a FASTA")
+    """
+
+    name: str
+    ref: str
+    summary: str = ""
+
+
+@dataclass(frozen=True)
 class DataEntry:
     """One file of a module's data registry; every entry carries a sha256.
 
@@ -138,8 +164,8 @@ class ModuleDeclaration:
         distribution: the pip distribution name (``"workshop-astro"``).
         path: folder of the module inside the repository (``"modules/astro_diffusion"``),
             used for install cells and Colab links.
-        lessons, checks, demos, datasets: see :class:`Lesson`, :class:`Check`,
-            :class:`Demo`, :class:`DataEntry`.
+        lessons, checks, demos, datasets, commands: see :class:`Lesson`, :class:`Check`,
+            :class:`Demo`, :class:`DataEntry`, :class:`Command`.
         default_demo: the demo ``workshop run MODULE`` runs; defaults to the first.
         presets: preset name -> one line saying what the module does at that size.
         hardware: :class:`HardwareNeeds`.
@@ -156,12 +182,13 @@ class ModuleDeclaration:
     checks: tuple[Check, ...] = ()
     demos: tuple[Demo, ...] = ()
     datasets: tuple[DataEntry, ...] = ()
+    commands: tuple[Command, ...] = ()
     default_demo: str | None = None
     presets: dict[str, str] = field(default_factory=dict)
     hardware: HardwareNeeds = field(default_factory=HardwareNeeds)
 
     def __post_init__(self) -> None:
-        for attr in ("lessons", "checks", "demos", "datasets"):
+        for attr in ("lessons", "checks", "demos", "datasets", "commands"):
             object.__setattr__(self, attr, tuple(getattr(self, attr)))
         validate_declaration(self)
 
@@ -197,20 +224,25 @@ def validate_declaration(decl: ModuleDeclaration) -> None:
         fail(f"minutes must be a non-negative int, got {decl.minutes!r}")
     if not decl.package.isidentifier():
         fail(f"package {decl.package!r} is not an importable package name")
-    for kind, items in (("lesson", decl.lessons), ("check", decl.checks), ("demo", decl.demos), ("dataset", decl.datasets)):
+    for kind, items in (("lesson", decl.lessons), ("check", decl.checks), ("demo", decl.demos), ("dataset", decl.datasets),
+                        ("command", decl.commands)):
         key = "id" if kind == "lesson" else "name"
         seen: set[str] = set()
         for item in items:
-            expected = {"lesson": Lesson, "check": Check, "demo": Demo, "dataset": DataEntry}[kind]
+            expected = {"lesson": Lesson, "check": Check, "demo": Demo, "dataset": DataEntry, "command": Command}[kind]
             if not isinstance(item, expected):
                 fail(f"{kind}s must be {expected.__name__} objects, got {type(item).__name__}")
             ident = getattr(item, key)
             if ident in seen:
                 fail(f"{kind} {ident!r} is declared twice")
             seen.add(ident)
-    for item in (*decl.checks, *decl.demos):
+    for item in (*decl.checks, *decl.demos, *decl.commands):
         if not _REF.match(item.ref):
             fail(f"{item.name!r} has reference {item.ref!r}; expected 'package.module:function'")
+    for c in decl.commands:
+        if not isinstance(c.name, str) or not _COMMAND_NAME.match(c.name):
+            fail(f"command name {c.name!r} is invalid: use lower-case letters, digits, '-' and '_', "
+                 "starting with a letter (e.g. 'embed')")
     lesson_ids = {l.id for l in decl.lessons}
     for c in decl.checks:
         if c.lesson and c.lesson not in lesson_ids:

@@ -11,6 +11,7 @@ Exit codes (also in ``workshop --help``):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import click
 
+from ._cli_modules import LauncherGroup, refused_message
 from ._plugins import UnknownModule, registry, unknown_message
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -47,7 +49,42 @@ def _get_module(name: str):
         raise UsageProblem(str(exc)) from None
 
 
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@contextlib.contextmanager
+def reported_errors(what, *, interrupted: str = "Interrupted.", usage_errors: tuple[type[Exception], ...] = ()):
+    """Run a demo's or a module command's code under the core's exit-code convention.
+
+    * Ctrl-C: the ``interrupted`` line and exit code 130;
+    * ``click`` exceptions pass through (click prints them: 2 for usage errors, 1 otherwise);
+    * ``usage_errors`` (exception types) become usage errors, exit code 2;
+    * a :class:`workshop.data.DataError`: ``data problem: ...`` and exit code 1;
+    * anything else is a bug: its traceback, ``WHAT failed: ...`` and exit code 1.
+
+    Arguments:
+        what: what is running, for the failure line (``"The demo astro toy"``), or a
+            function returning it when it is known only later.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        click.echo(f"\n{interrupted}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except (click.ClickException, click.exceptions.Exit, click.Abort):
+        raise  # click's own: it prints them with their exit code (--help is an Exit too)
+    except usage_errors as exc:
+        raise UsageProblem(str(exc)) from None
+    except Exception as exc:
+        from .data import DataError
+
+        if isinstance(exc, DataError):
+            click.echo(click.style("data problem: ", fg="red", bold=True) + str(exc), err=True)
+        else:
+            traceback.print_exc()
+            label = what() if callable(what) else what
+            click.echo(click.style(f"\n{label} failed: {type(exc).__name__}: {exc}", fg="red"), err=True)
+        sys.exit(EXIT_PROBLEM)
+
+
+@click.group(cls=LauncherGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="workshop-core", prog_name="workshop")
 def main() -> None:
     """The JAX & Generative AI for Science workshop.
@@ -131,6 +168,12 @@ def info(module: str) -> None:
     for dm in d.demos:
         mark = " (default)" if dm.name == default else ""
         click.echo(f"  {dm.name:<14} ~{dm.minutes:g} min  {dm.summary}{mark}")
+    if d.commands:
+        click.echo(f"\nCommands ({len(d.commands)}):")
+        for c in d.commands:
+            click.echo(f"  workshop {d.name} {c.name:<10} {c.summary}")
+        if main.clashes(d):
+            click.echo(click.style("  refused: ", fg="red", bold=True) + refused_message(d))
     click.echo(f"\nData ({len(d.datasets)}):")
     for e in d.datasets:
         where = "embedded" if e.embedded else e.url
@@ -181,21 +224,10 @@ def run(module: str, demo: str | None, preset: str | None, out: Path | None, bud
     click.echo(f"demo:     {module} {dm.name} - {dm.summary}")
     click.echo(f"output:   {out.resolve()}" + (f"\nbudget:   {seconds:g} s" if seconds else "") + "\n")
     ctx = RunContext(module=module, demo=dm.name, preset=chosen, out=out, budget=seconds, hardware=hw, seed=seed)
-    try:
+    with reported_errors(f"The demo {module} {dm.name}",
+                         interrupted="Interrupted. Run the same command again to resume where the demo supports it."):
         fn = resolve(dm.ref)
         result = fn(ctx)
-    except KeyboardInterrupt:
-        click.echo("\nInterrupted. Run the same command again to resume where the demo supports it.", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except Exception as exc:
-        from .data import DataError
-
-        if isinstance(exc, DataError):
-            click.echo(click.style("data problem: ", fg="red", bold=True) + str(exc), err=True)
-        else:
-            traceback.print_exc()
-            click.echo(click.style(f"\nThe demo {module} {dm.name} failed: {type(exc).__name__}: {exc}", fg="red"), err=True)
-        sys.exit(EXIT_PROBLEM)
     took = ctx.elapsed()
     click.echo(click.style(f"\nDone in {took:.1f} s.", fg="green", bold=True) + f" Outputs in {out.resolve()}")
     if isinstance(result, dict):

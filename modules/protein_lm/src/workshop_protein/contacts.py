@@ -31,8 +31,9 @@ import numpy as np
 import optax
 from jaxtyping import Array, Bool, Float, Int
 
+from .embeddings import input_embedding
 from .finetune import residue_mask
-from .tokens import MASK, PAD
+from .tokens import PAD
 
 __all__ = [
     "attention_maps",
@@ -60,19 +61,6 @@ STRUCTURES = "structures_ca.npz"
 # --------------------------------------------------------------------------------------
 # Attention maps of an esm2quinox ESM2
 # --------------------------------------------------------------------------------------
-
-
-def _embed(model, tokens: Int[Array, " T"]) -> Float[Array, "T D"]:
-    # The same input embedding as ESM2 (including its token-dropout rescaling), so that
-    # pretrained weights see what they were trained on.
-    x = jax.vmap(model.embedding)(tokens)
-    not_pad = tokens != PAD
-    if model.token_dropout:
-        is_mask = tokens == MASK
-        x = jnp.where(is_mask[:, None], 0.0, x)
-        observed = is_mask.sum() / not_pad.sum()
-        x = x * (1 - 0.15 * 0.8) / (1 - observed)
-    return jnp.where(not_pad[:, None], x, 0.0)
 
 
 def _layer_with_attention(layer, x: Float[Array, "T D"], is_pad: Bool[Array, " T"]):
@@ -113,7 +101,7 @@ def attention_maps(model, tokens: Int[Array, " T"], *, return_hidden: bool = Fal
     """
     tokens = jnp.asarray(tokens)
     is_pad = tokens == PAD
-    x = _embed(model, tokens)
+    x = input_embedding(model, tokens)
     dynamic, static = eqx.partition(model.layers, eqx.is_array)
 
     def step(x, dyn):

@@ -7,7 +7,7 @@ Two halves of the module are declared side by side and combined at the end:
 * the structure half (``_STRUCT_*``): fine-tuning, contact maps and folding, design.
 """
 
-from workshop import Check, DataEntry, Demo, HardwareNeeds, Lesson, ModuleDeclaration, hookimpl
+from workshop import Check, Command, DataEntry, Demo, HardwareNeeds, Lesson, ModuleDeclaration, hookimpl
 
 # --- Language-model half: tokens, models, masked LM, mutation effects -------------------
 _LM_LESSONS: list[Lesson] = [
@@ -142,6 +142,10 @@ def workshop_module():
         lessons=[*_LM_LESSONS, *_STRUCT_LESSONS],
         checks=[*_LM_CHECKS, *_STRUCT_CHECKS],
         demos=[*_LM_DEMOS, *_STRUCT_DEMOS],
+        commands=[
+            Command("embed", "workshop_protein.cli:embed", "per-residue and mean-pooled embeddings of a FASTA (.npz)"),
+            Command("score", "workshop_protein.cli:score", "zero-shot scores of a table of variants of a wild type (.csv)"),
+        ],
         datasets=[*_LM_DATASETS, *_ESM2_DATASETS, *_STRUCT_DATASETS],
         default_demo="tour",
         presets={
