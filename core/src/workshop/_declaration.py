@@ -108,27 +108,33 @@ class Command:
 
 @dataclass(frozen=True)
 class DataEntry:
-    """One file of a module's data registry; every entry carries a sha256.
+    """One file of a module's data registry; every entry is verified by a sha256.
 
-    Exactly one of ``embedded`` and ``url`` is set.
+    Exactly one of ``embedded`` and ``url`` is set. The sha256 is declared here, except
+    for a remote file whose publisher gives none: such an entry sets ``pin=True`` and
+    no sha256, and the first download's sha256 and size are pinned on this machine (or
+    read from an instructor's pins file, ``WORKSHOP_PINS``); every later use is verified
+    against the pin (see :mod:`workshop._pins`).
 
     Arguments:
         name: file name, unique within the module (``"hdf_stamps_32.npz"``).
-        sha256: the file's sha256, lower-case hex.
+        sha256: the file's sha256, lower-case hex (``None`` only with ``pin=True``).
         embedded: path relative to the module package of a file shipped inside it.
         url: where a remote file downloads from.
         size: size in bytes, when known (shown before downloading).
         description: what the file is.
         source: where it comes from and under which licence.
+        pin: the file has no published checksum: pin it on first use.
     """
 
     name: str
-    sha256: str
+    sha256: str | None = None
     embedded: str | None = None
     url: str | None = None
     size: int | None = None
     description: str = ""
     source: str = ""
+    pin: bool = False
 
     @property
     def remote(self) -> bool:
@@ -248,8 +254,13 @@ def validate_declaration(decl: ModuleDeclaration) -> None:
         if c.lesson and c.lesson not in lesson_ids:
             fail(f"check {c.name!r} names lesson {c.lesson!r}, which is not declared")
     for e in decl.datasets:
-        if not _SHA256.match(e.sha256 or ""):
-            fail(f"dataset {e.name!r} has no valid sha256 (64 lower-case hex digits)")
+        if e.pin:
+            if e.sha256 is not None or e.url is None:
+                fail(f"dataset {e.name!r}: pin=True is for remote files without a published sha256 "
+                     "(give a url and no sha256)")
+        elif not _SHA256.match(e.sha256 or ""):
+            fail(f"dataset {e.name!r} has no valid sha256 (64 lower-case hex digits; "
+                 "or pin=True for a remote file whose publisher gives none)")
         if (e.embedded is None) == (e.url is None):
             fail(f"dataset {e.name!r} must set exactly one of 'embedded' and 'url'")
     if decl.default_demo is not None and decl.default_demo not in {d.name for d in decl.demos}:

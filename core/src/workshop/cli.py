@@ -178,7 +178,8 @@ def info(module: str) -> None:
     for e in d.datasets:
         where = "embedded" if e.embedded else e.url
         size = f", {e.size / 1e6:.1f} MB" if e.size else ""
-        click.echo(f"  {e.name} ({where}{size}) sha256 {e.sha256[:16]}…")
+        check = "pinned on first use (no published checksum)" if e.pin else f"sha256 {e.sha256[:16]}…"
+        click.echo(f"  {e.name} ({where}{size}) {check}")
         if e.description:
             click.echo(f"      {e.description}")
     if d.presets:
@@ -195,11 +196,14 @@ def info(module: str) -> None:
               help="Folder for figures and results (default: ./workshop-out/MODULE-DEMO).")
 @click.option("--budget", default=None, help="Time budget for training, e.g. 5m, 90s, 1h (default: the demo's own).")
 @click.option("--seed", default=0, show_default=True, help="Random seed.")
-def run(module: str, demo: str | None, preset: str | None, out: Path | None, budget: str | None, seed: int) -> None:
+@click.option("--model", default=None, help="The model to use, for demos that offer a choice "
+              "(e.g. workshop run protein --model esm2_t6_8M_UR50D; default: the preset's).")
+def run(module: str, demo: str | None, preset: str | None, out: Path | None, budget: str | None, seed: int,
+        model: str | None) -> None:
     """Run a DEMO of MODULE (its default demo when DEMO is omitted)."""
     from . import hardware as hwmod
     from ._lazy import resolve
-    from ._run import RunContext
+    from ._run import DemoOptionError, RunContext
 
     d = _get_module(module)
     if not d.demos:
@@ -223,8 +227,9 @@ def run(module: str, demo: str | None, preset: str | None, out: Path | None, bud
     out = out or Path("workshop-out") / f"{module}-{dm.name}"
     click.echo(f"demo:     {module} {dm.name} - {dm.summary}")
     click.echo(f"output:   {out.resolve()}" + (f"\nbudget:   {seconds:g} s" if seconds else "") + "\n")
-    ctx = RunContext(module=module, demo=dm.name, preset=chosen, out=out, budget=seconds, hardware=hw, seed=seed)
-    with reported_errors(f"The demo {module} {dm.name}",
+    ctx = RunContext(module=module, demo=dm.name, preset=chosen, out=out, budget=seconds, hardware=hw, seed=seed,
+                     model=model)
+    with reported_errors(f"The demo {module} {dm.name}", usage_errors=(DemoOptionError,),
                          interrupted="Interrupted. Run the same command again to resume where the demo supports it."):
         fn = resolve(dm.ref)
         result = fn(ctx)
@@ -239,26 +244,76 @@ def run(module: str, demo: str | None, preset: str | None, out: Path | None, bud
 
 @main.command(epilog=EPILOG)
 @click.argument("module", required=False)
+@click.argument("files", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Fetch the data of every installed module.")
-def fetch(module: str | None, all_: bool) -> None:
-    """Pre-download and verify every data file of MODULE (or --all)."""
+def fetch(module: str | None, files: tuple[str, ...], all_: bool) -> None:
+    """Pre-download and verify the data of MODULE (only FILES when named), or of every module (--all).
+
+    \b
+    Examples:
+      workshop fetch astro
+      workshop fetch protein esm2_t6_8M_UR50D.pt esm2_t6_8M_UR50D-contact-regression.pt
+    """
     from .data import DataError, ModuleData
 
     if not module and not all_:
         raise UsageProblem("name a module (workshop fetch astro) or use --all")
+    if all_ and (module or files):
+        raise UsageProblem("--all fetches everything: give either --all or a module (and its files)")
     reg = registry()
     decls = list(reg.modules.values()) if all_ else [_get_module(module)]
     failed = 0
     for d in decls:
         md = ModuleData.of(d)
-        for e in d.datasets:
+        names = [e.name for e in d.datasets]
+        unknown = [f for f in files if f not in names]
+        if unknown:
+            raise UsageProblem(unknown_message(f"data file of module {d.name!r} named", unknown[0], names,
+                                               hint=f"'workshop info {d.name}' lists them"))
+        for name in files or names:
             try:
-                path = md.fetch(e.name)
-                click.echo(f"ok       {d.name}/{e.name}  {path}")
+                path = md.fetch(name)
+                click.echo(f"ok       {d.name}/{name}  {path}")
             except DataError as exc:
                 failed += 1
-                click.echo(click.style(f"FAILED   {d.name}/{e.name}", fg="red") + f"  {exc}", err=True)
+                click.echo(click.style(f"FAILED   {d.name}/{name}", fg="red") + f"  {exc}", err=True)
     if failed:
+        sys.exit(EXIT_PROBLEM)
+
+
+@main.command(epilog=EPILOG)
+@click.argument("files", nargs=-1)
+@click.option("--forget", is_flag=True, help="Drop this machine's pins of FILES (module/file) so the next download is pinned anew.")
+def pins(files: tuple[str, ...], forget: bool) -> None:
+    """Print this machine's pins (sha256 and size of files published without a checksum).
+
+    \b
+    Some files (the published ESM2 weights, for instance) come with no checksum: their
+    first download is pinned, and later uses are verified against the pin. An instructor
+    shares known-good pins with a course or a mirror:
+      workshop fetch protein && workshop pins > pins.json      (instructor, once)
+      export WORKSHOP_PINS=/path/to/pins.json                  (participants)
+    Participants' downloads are then verified against the instructor's copy.
+    FILES (module/file) restrict the output; with --forget they are unpinned.
+    """
+    from . import _pins
+
+    try:
+        if forget:
+            if not files:
+                raise UsageProblem("name the pins to forget, e.g. workshop pins --forget protein/esm2_t6_8M_UR50D.pt")
+            for k in files:
+                module, _, name = k.partition("/")
+                gone = _pins.forget(module, name)
+                click.echo(f"{'forgot' if gone else 'no pin for'} {k}", err=True)
+            return
+        known = _pins.read(_pins.machine_pins_path())
+        unknown = [k for k in files if k not in known]
+        if unknown:
+            raise UsageProblem(f"no pin on this machine for {', '.join(unknown)}; pinned: {', '.join(known) or 'none'}")
+        click.echo(_pins.export(list(files) or None), nl=False)
+    except _pins.PinsFileError as exc:
+        click.echo(click.style("data problem: ", fg="red", bold=True) + str(exc), err=True)
         sys.exit(EXIT_PROBLEM)
 
 

@@ -427,11 +427,11 @@ def load_contact_head(name: str = "embedded") -> ContactHead:
     * ``"embedded"``: fitted for the embedded model on real structures (shipped, sha256
       checked);
     * a published ESM2 (``"esm2_t6_8M_UR50D"``, ...): the official regression weights,
-      read from ``<name>-contact-regression.pt`` in PyTorch's hub cache (where fair-esm
-      puts it when it loads the model), without running code from the file.
+      ``<name>-contact-regression.pt``, fetched through the data registry (pinned on
+      first use) and read without running code from the file.
 
     Raises:
-        FileNotFoundError: the official file is not cached (the message says how to get it).
+        workshop.data.DataError: the official file cannot be fetched (the message says how).
     """
     if name == "embedded":
         from workshop.data import fetch
@@ -451,18 +451,11 @@ def load_contact_head(name: str = "embedded") -> ContactHead:
                 "datasets/protein_finetune_contact_regression.py"
             )
         return head
-    from .models import ESM2_PRETRAINED, _torch_hub_file
+    from .models import ESM2_PRETRAINED, contact_regression_file, fetch_esm2_file
 
     if name not in ESM2_PRETRAINED:
         raise ValueError(f"unknown model {name!r}; choose 'embedded' or one of {', '.join(ESM2_PRETRAINED)}")
-    path = _torch_hub_file(name).with_name(f"{name}-contact-regression.pt")
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"the official contact regression of {name} is not at {path}. With internet: "
-            f"pip install torch fair-esm and run python -c \"import esm; esm.pretrained.{name}()\" "
-            f"(it downloads the model and its contact regression into {path.parent}); or download "
-            f"https://dl.fbaipublicfiles.com/fair-esm/regression/{name}-contact-regression.pt there."
-        )
+    path = fetch_esm2_file(contact_regression_file(name))
     from .torch_weights import read_checkpoint
 
     return ContactHead.from_esm(read_checkpoint(path))
