@@ -124,6 +124,43 @@ _STRUCT_DATASETS: list[DataEntry] = [
     ),
 ]
 
+# --- Deep mutational scans: zero-shot benchmark data (datasets/protein_dms.md) ----------
+_DMS_SOURCE = "MAVE-NN 1.1.4 wheel (MIT) example data, built by datasets/protein_dms.py; datasets/protein_dms.md"
+_DMS_DATASETS: list[DataEntry] = [
+    DataEntry(
+        "dms_gb1.csv.gz",
+        sha256="fc4fa5969741d55a35915fae1a624525d3e4360115b6a52b14dee25bf6424d36",
+        embedded="data/dms_gb1.csv.gz",
+        size=38248,
+        description="GB1 IgG-Fc binding DMS (Olson et al. 2014): a seeded sample of 5,000 of 530,737 double mutants",
+        source=_DMS_SOURCE,
+    ),
+    DataEntry(
+        "dms_gb1_additive_singles.csv.gz",
+        sha256="3e8cca07a9606dcc433363131cc4b9d49d84fc5b0ca6184bb668b28cb2816638",
+        embedded="data/dms_gb1_additive_singles.csv.gz",
+        size=7427,
+        description="GB1 single-mutant effects estimated (least squares, additive) from all 530,737 doubles; not measured",
+        source=_DMS_SOURCE,
+    ),
+    DataEntry(
+        "dms_abeta42.csv.gz",
+        sha256="1f77a1adb83985ab7919dafe01ef5d50bcd6d72b2266666b912f4165f80b34fb",
+        embedded="data/dms_abeta42.csv.gz",
+        size=37469,
+        description="Abeta42 nucleation DMS (Seuma et al. 2021): all 468 singles, 5,000 of 14,015 doubles",
+        source=_DMS_SOURCE,
+    ),
+    DataEntry(
+        "dms_tdp43.csv.gz",
+        sha256="99177936b8b1e86697ab541e1102baad1f6f3bf3222578ba60deb850b4f7e68f",
+        embedded="data/dms_tdp43.csv.gz",
+        size=45446,
+        description="TDP-43 290-373 toxicity DMS (Bolognesi et al. 2019): all 1,196 singles, 5,000 of 52,272 doubles",
+        source=_DMS_SOURCE,
+    ),
+]
+
 
 @hookimpl
 def workshop_module():
@@ -146,7 +183,7 @@ def workshop_module():
             Command("embed", "workshop_protein.cli:embed", "per-residue and mean-pooled embeddings of a FASTA (.npz)"),
             Command("score", "workshop_protein.cli:score", "zero-shot scores of a table of variants of a wild type (.csv)"),
         ],
-        datasets=[*_LM_DATASETS, *_ESM2_DATASETS, *_STRUCT_DATASETS],
+        datasets=[*_LM_DATASETS, *_ESM2_DATASETS, *_STRUCT_DATASETS, *_DMS_DATASETS],
         default_demo="tour",
         presets={
             "tiny": "the embedded small model, short sequences, a few steps (seconds)",
