@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from .forward import esm2_logits, esm2_logits_at
 from .tokens import AA_TOKENS, AMINO_ACIDS, MASK, tokenize
 
 __all__ = [
@@ -47,26 +48,37 @@ def aa_log_probs(logits: Float[Array, "... 33"]) -> Float[Array, "... 20"]:
 
 
 @eqx.filter_jit
-def _masked_marginals(model, tokens: Int[Array, " T"], positions: Int[Array, " P"], batch_size: int) -> Float[Array, "P 20"]:
-    def one(pos):
-        masked = tokens.at[pos + 1].set(MASK)  # token pos+1 is residue pos (after <cls>)
-        return aa_log_probs(model(masked).logits[pos + 1])
+def _masked_chunk(model, tokens: Int[Array, " T"], positions: Int[Array, " C"]) -> Float[Array, "C 20"]:
+    # One masked copy of the sequence per position, all through one batched forward pass.
+    copies = jnp.broadcast_to(tokens, (positions.shape[0], tokens.shape[0]))
+    rows = jnp.arange(positions.shape[0])
+    copies = copies.at[rows, positions + 1].set(MASK)  # token pos+1 is residue pos (after <cls>)
+    return aa_log_probs(esm2_logits_at(model, copies, positions + 1))
 
-    # lax.map with batch_size runs `batch_size` masked copies at once under vmap.
-    return jax.lax.map(one, positions, batch_size=batch_size)
+
+#: Memory for one chunk's attention weights (copies × heads × T × T float32), in bytes.
+_CHUNK_BYTES = 256 * 2**20
 
 
-def masked_marginals(model, seq: str, positions: Sequence[int] | None = None, *, batch_size: int = 16) -> np.ndarray:
+def masked_chunk_size(model, length: int) -> int:
+    """How many masked copies of a ``length``-residue protein to run together: as many as
+    keep one layer's attention weights within 256 MiB, at most 64."""
+    per_copy = 4 * model.num_heads * (length + 2) ** 2
+    return int(max(1, min(64, _CHUNK_BYTES // per_copy)))
+
+
+def masked_marginals(model, seq: str, positions: Sequence[int] | None = None, *, batch_size: int | None = None) -> np.ndarray:
     """``log p(x_i = a | x_{-i})`` for every position ``i`` (0-based) and amino acid ``a``.
 
-    Each position is masked on its own (one forward pass per position, ``batch_size``
-    of them at a time under ``vmap``).
+    Each position is masked on its own: one forward pass per position, ``batch_size``
+    masked copies at a time through :func:`~workshop_protein.forward.esm2_logits`.
+    Every chunk has the same shape (the last one is padded), so a protein compiles once.
 
     Arguments:
         model: an esm2quinox ESM2.
         seq: the protein sequence.
         positions: 0-based residue positions; default: all.
-        batch_size: masked copies evaluated together.
+        batch_size: masked copies evaluated together; default: :func:`masked_chunk_size`.
 
     Returns:
         ``float32`` array ``(len(positions), 20)`` of log-probabilities, columns in the
@@ -74,10 +86,16 @@ def masked_marginals(model, seq: str, positions: Sequence[int] | None = None, *,
     """
     tokens = jnp.asarray(tokenize(seq))
     n = len(tokens) - 2
-    pos = np.arange(n) if positions is None else np.asarray(list(positions), dtype=np.int32)
+    pos = np.arange(n, dtype=np.int32) if positions is None else np.asarray(list(positions), dtype=np.int32)
     if pos.size and (pos.min() < 0 or pos.max() >= n):
         raise IndexError(f"positions must be 0-based and below the length {n}; got {pos.min()}..{pos.max()}")
-    return np.asarray(_masked_marginals(model, tokens, jnp.asarray(pos, dtype=jnp.int32), int(batch_size)))
+    if not pos.size:
+        return np.zeros((0, 20), np.float32)
+    chunk = int(batch_size) if batch_size else masked_chunk_size(model, n)
+    chunk = min(chunk, pos.size)
+    padded = np.concatenate([pos, np.full(-pos.size % chunk, pos[-1], np.int32)])
+    out = [_masked_chunk(model, tokens, jnp.asarray(padded[i:i + chunk])) for i in range(0, padded.size, chunk)]
+    return np.concatenate([np.asarray(o) for o in out])[: pos.size]
 
 
 @dataclass(frozen=True)
@@ -130,9 +148,8 @@ def predict_masked(model, seq: str, positions: Sequence[int] | None = None, *, k
     return MaskedPrediction(positions, probs, ent, tuple(top))
 
 
-@eqx.filter_jit
 def _forward_logits(model, tokens):
-    return model(tokens).logits
+    return esm2_logits(model, tokens[None])[0]
 
 
 def entropy(probs: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -143,7 +160,7 @@ def entropy(probs: np.ndarray, axis: int = -1) -> np.ndarray:
     return terms.sum(axis=axis)
 
 
-def pseudo_perplexity(model, seq: str, *, batch_size: int = 16) -> float:
+def pseudo_perplexity(model, seq: str, *, batch_size: int | None = None) -> float:
     """``exp`` of the mean ``-log p(x_i | x_{-i})`` of the true residues (lower: more natural).
 
     Only the 20 standard amino acids are scored; other letters are skipped.

@@ -130,17 +130,18 @@ def wildtype_marginal_scores(model, seq: str) -> np.ndarray:
     return _log_ratio(logp, seq)
 
 
-def masked_marginal_scores(model, seq: str, *, batch_size: int = 16) -> np.ndarray:
+def masked_marginal_scores(model, seq: str, *, batch_size: int | None = None) -> np.ndarray:
     """``log p(mt | x_{-i}) - log p(wt | x_{-i})`` with position ``i`` masked: an ``(L, 20)`` table.
 
-    The L masked passes run ``batch_size`` at a time under ``vmap``. Columns follow
+    The L masked passes run ``batch_size`` at a time (default: as many as fit, see
+    :func:`~workshop_protein.mlm.masked_chunk_size`). Columns follow
     :data:`AMINO_ACIDS`; the wild-type entry of every row is 0.
     """
     _wt_index(seq)
     return _log_ratio(masked_marginals(model, seq, batch_size=batch_size), seq)
 
 
-def single_mutant_scores(model, seq: str, method: str = "masked_marginal", *, batch_size: int = 16) -> np.ndarray:
+def single_mutant_scores(model, seq: str, method: str = "masked_marginal", *, batch_size: int | None = None) -> np.ndarray:
     """The full ``(L, 20)`` table by ``method``: ``"masked_marginal"`` or ``"wildtype_marginal"``."""
     if method == "masked_marginal":
         return masked_marginal_scores(model, seq, batch_size=batch_size)
