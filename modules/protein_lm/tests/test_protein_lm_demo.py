@@ -23,6 +23,7 @@ def test_tour_tiny(tmp_path, monkeypatch):
     mlm = data["masked_lm"]
     assert 0 <= mlm["top1_correct"] <= mlm["masked"] and 1 < mlm["pseudo_perplexity"] < 40
     assert len(data["mutations"]["most_damaging"]) == 10
+    assert "Aβ42 DMS (468 singles): Spearman" in data["mutations"]["measured_quality"]
     assert data["mutations"]["most_damaging"][0][1] <= data["mutations"]["most_tolerated"][0][1]
     assert set(summary) == {"masked_lm", "mutations"}
 

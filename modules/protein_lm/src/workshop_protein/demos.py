@@ -61,6 +61,21 @@ def _step(ctx, results: dict, name: str, fn):
             traceback.print_exc(limit=2)
 
 
+def _measured_quality(model) -> str:
+    """One line of measured quality for the heatmap: this model's masked-marginal Spearman
+    on the shipped Aβ42 deep mutational scan (all 468 singles, one 42-residue scan) beside
+    BLOSUM62's on the same variants. ``workshop run protein dms`` runs every assay."""
+    from .dms import load_assay
+    from .zero_shot import score_assay, spearman_bootstrap
+
+    assay = load_assay("abeta42").singles()
+    scores = score_assay(model, assay)
+    mm = spearman_bootstrap(scores["masked_marginal"], assay.fitness)
+    bl = spearman_bootstrap(scores["blosum62"], assay.fitness)
+    return (f"on the Aβ42 DMS ({mm.n} singles): Spearman {mm.rho:+.2f} [{mm.low:+.2f}, {mm.high:+.2f}], "
+            f"BLOSUM62 {bl.rho:+.2f} [{bl.low:+.2f}, {bl.high:+.2f}]")
+
+
 def tour(ctx) -> dict:
     """Masked-LM predictions, a mutation heatmap, a contact map and a short fine-tune."""
     import jax
@@ -113,7 +128,10 @@ def tour(ctx) -> dict:
         logp, scan_s = masked_table()
         table = _log_ratio(logp, seq)  # what masked_marginal_scores computes, without re-running the scan
         wt_table = wildtype_marginal_scores(model, seq)
-        plot_mutation_heatmap(seq, table, ctx.path("mutation_heatmap.png"), title=f"Masked-marginal scores, {info.name}")
+        quality = _measured_quality(model)
+        ctx.log(f"  how good are these scores? {quality}")
+        plot_mutation_heatmap(seq, table, ctx.path("mutation_heatmap.png"), title=f"Masked-marginal scores, {info.name}",
+                              quality=quality)
         flat = [(table[i, j], f"{seq[i]}{i + 1}{AMINO_ACIDS[j]}") for i in range(len(seq)) for j in range(20) if AMINO_ACIDS[j] != seq[i]]
         flat.sort()
         from scipy.stats import spearmanr
@@ -128,7 +146,7 @@ def tour(ctx) -> dict:
         ctx.log(f"  additive double mutant {double}: {double_score:.2f}; masked vs wild-type marginal Spearman ρ = {rho:.2f}")
         return {"scan_seconds": round(scan_s, 2), "most_damaging": [[m, float(s)] for s, m in flat[:10]],
                 "most_tolerated": [[m, float(s)] for s, m in flat[-10:][::-1]], "double_mutant": [double, double_score],
-                "spearman_masked_vs_wildtype_marginal": rho, "figure": "mutation_heatmap.png"}
+                "spearman_masked_vs_wildtype_marginal": rho, "measured_quality": quality, "figure": "mutation_heatmap.png"}
 
     def contacts():
         from . import contacts as C

@@ -99,6 +99,9 @@ _STRUCT_DEMOS: list[Demo] = [
          "contact maps from attention on real proteins, precision, and 3-D Cα folds with RMSD", minutes=3),
     Demo("design", "workshop_protein.demos_structure:design",
          "design peptides a fine-tuned classifier calls antimicrobial; a leaderboard", minutes=4),
+    Demo("gb1", "workshop_protein.demos_dms:gb1",
+         "GB1 fitness regression: ESM2 frozen and fine-tuned vs additive and global-epistasis baselines, "
+         "on held-out doubles (random and by position)", minutes=3),
 ]
 _STRUCT_DATASETS: list[DataEntry] = [
     DataEntry(
