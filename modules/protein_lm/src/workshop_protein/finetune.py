@@ -54,6 +54,7 @@ __all__ = [
     "Predictor",
     "loss_fn",
     "evaluate",
+    "predictions",
     "spearman",
     "train",
     "TrainHistory",
@@ -367,20 +368,28 @@ def _predict_and_loss(predictor: Predictor, tokens, labels, weights):
     return jax.vmap(predictor.predict)(tokens), loss_fn(predictor, tokens, labels, weights)
 
 
+def _predict_all(predictor: Predictor, data: LabelledSequences, batch_size: int) -> tuple[np.ndarray, float]:
+    """Predictions in ``data``'s order and the mean loss. Every batch is padded to
+    ``batch_size`` rows (weight 0), so one compiled shape serves them all."""
+    values, loss = np.empty(len(data), np.float64), 0.0
+    for idx in length_buckets([len(s) for s in data.sequences], batch_size, seed=None):
+        tokens, _, labels, weights = make_batch(data, idx, rows=batch_size)
+        p, l = _predict_and_loss(predictor, tokens, labels, weights)
+        values[idx] = np.asarray(p)[: len(idx)]
+        loss += float(l) * len(idx)
+    return values, loss / max(len(data), 1)
+
+
+def predictions(predictor: Predictor, data: LabelledSequences, *, batch_size: int = 32) -> np.ndarray:
+    """The prediction for every sequence of ``data``, in its order: values in label
+    units (regression) or class ids (classification)."""
+    return _predict_all(predictor, data, batch_size)[0]
+
+
 def evaluate(predictor: Predictor, data: LabelledSequences, *, batch_size: int = 32) -> dict:
     """Loss and the task's metric (``spearman`` or ``accuracy``) on ``data``."""
-    preds, losses, n = [], 0.0, 0
-    for idx in length_buckets([len(s) for s in data.sequences], batch_size, seed=None):
-        tokens, _, labels, weights = make_batch(data, idx)
-        p, l = _predict_and_loss(predictor, tokens, labels, weights)
-        preds.append(np.asarray(p))
-        losses += float(l) * len(idx)
-        n += len(idx)
-        preds[-1] = (idx, preds[-1])
-    order = np.concatenate([i for i, _ in preds])
-    values = np.empty(len(data), np.float64)
-    values[order] = np.concatenate([p for _, p in preds])
-    out = {"loss": losses / n, "n": n}
+    values, loss = _predict_all(predictor, data, batch_size)
+    out = {"loss": loss, "n": len(data)}
     if data.task == "regression":
         out["spearman"] = spearman(values, data.labels)
     else:
@@ -456,7 +465,7 @@ def train(
     mode: str = "head",
     steps: int = 100,
     batch_size: int = 16,
-    learning_rate: float | None = None,
+    learning_rate: float | Callable[[int], float] | None = None,
     eval_every: int | None = None,
     checkpoint: str | os.PathLike | None = None,
     devices=None,
@@ -469,7 +478,8 @@ def train(
         mode: ``"head"`` trains only the head (the backbone stays frozen: no gradient
             flows into it); ``"full"`` trains everything.
         steps, batch_size: optimisation steps and sequences per step.
-        learning_rate: default ``1e-3`` for ``"head"``, ``1e-4`` for ``"full"``.
+        learning_rate: default ``1e-3`` for ``"head"``, ``1e-4`` for ``"full"``; an optax
+            schedule (step -> rate) is accepted too, e.g. a warm-up.
         eval_every: evaluate on ``valid_set`` every this many steps (and at the end).
         checkpoint: when given, the best model so far (by the validation metric, else
             the last) is written there atomically, with a ``.json`` beside it.
