@@ -30,19 +30,7 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
-
 OUT = Path(__file__).resolve().parent / "results" / "protein_dms_zero_shot.json"
-
-
-def pll_sample(assay, k: int, seed: int) -> np.ndarray:
-    """Up to ``k`` singles and ``k`` doubles of the assay, drawn with ``default_rng(seed)``, sorted."""
-    rng = np.random.default_rng(seed)
-    picked = []
-    for n in (1, 2):
-        pool = np.flatnonzero(assay.n_mutations == n)
-        picked.append(rng.choice(pool, size=min(k, len(pool)), replace=False))
-    return np.sort(np.concatenate(picked))
 
 
 def load_cached_model(name: str, *, download: bool):
@@ -99,12 +87,12 @@ def main() -> None:
     from workshop_protein.dms import ASSAYS, MEASURED_ASSAYS, load_assay
     from workshop_protein.models import ModelNotAvailable
     from workshop_protein.zero_shot import (
-        BASELINE_METHODS, MODEL_METHODS, evaluate, plot_method_bars, plot_singles_heatmaps, score_assay, score_tables,
-        spearman,
+        BASELINE_METHODS, MODEL_METHODS, evaluate, plot_method_bars, plot_singles_heatmaps, sample_variants, score_assay,
+        score_tables, spearman,
     )
 
     assays = {name: load_assay(name) for name in ASSAYS}
-    samples = {name: pll_sample(a, args.pll_variants, args.seed) for name, a in assays.items()}
+    samples = {name: sample_variants(a, args.pll_variants, args.seed) for name, a in assays.items()}
     results, timing, models, skipped, agreement = [], {}, {}, {}, {}
 
     def record(rows, model_name, variants):

@@ -14,6 +14,8 @@ _LM_LESSONS: list[Lesson] = [
     Lesson("01_attention", "Attention and the transformer layer", "lessons/01_attention.py", minutes=15),
     Lesson("02_masked_lm", "ESM2 as a masked language model", "lessons/02_masked_lm.py", minutes=15),
     Lesson("03_mutations", "Zero-shot mutation effects", "lessons/03_mutations.py", minutes=15),
+    Lesson("07_dms", "Are the mutation scores right? Zero-shot against a deep mutational scan", "lessons/07_dms.py",
+           minutes=15),
 ]
 _LM_CHECKS: list[Check] = [
     Check("scaled_dot_product_attention", "workshop_protein.checks:scaled_dot_product_attention", lesson="01_attention",
@@ -30,6 +32,12 @@ _LM_CHECKS: list[Check] = [
           summary="mask each position alone (vmap) and score every substitution"),
     Check("additive_score", "workshop_protein.checks:additive_score", lesson="03_mutations",
           summary="score a multi-mutant 'A4G:R10W' as the sum of its single-mutant scores"),
+    Check("mutant_position", "workshop_protein.checks_dms:mutant_position", lesson="07_dms",
+          summary="a mutation in the paper's numbering ('G290A', offset 289) -> 0-based index in the sequence"),
+    Check("variant_scores", "workshop_protein.checks_dms:variant_scores", lesson="07_dms",
+          summary="additive masked-marginal scores of a table's variants, offset handled, wild type verified"),
+    Check("zero_shot_spearman", "workshop_protein.checks_dms:zero_shot_spearman", lesson="07_dms",
+          summary="Spearman's rho of measured fitness and scores, wild-type rows left out"),
 ]
 _LM_DEMOS: list[Demo] = [
     Demo(
@@ -38,6 +46,10 @@ _LM_DEMOS: list[Demo] = [
         "masked-LM predictions, a mutation-effect heatmap, a contact map and a short fine-tune",
         minutes=3,
     ),
+    Demo("dms", "workshop_protein.demos_zero_shot:zero_shot",
+         "zero-shot scores (masked/wild-type marginal, pseudo-likelihood) vs BLOSUM62 and amino-acid frequency "
+         "on three real deep mutational scans (GB1, Abeta42, TDP-43), Spearman with bootstrap intervals",
+         minutes=3),
 ]
 _LM_DATASETS: list[DataEntry] = [
     DataEntry(

@@ -51,6 +51,7 @@ __all__ = [
     "pseudo_log_likelihoods",
     "pseudo_likelihood_scores",
     "score_assay",
+    "sample_variants",
     "spearman",
     "spearman_bootstrap",
     "evaluate",
@@ -98,7 +99,8 @@ def pseudo_likelihood_scores(model, assay: DMSAssay, indices, *, batch_size: int
     return out
 
 
-def score_assay(model, assay: DMSAssay, *, pll_indices=(), batch_size: int = 32) -> dict[str, np.ndarray]:
+def score_assay(model, assay: DMSAssay, *, pll_indices=(), batch_size: int = 32,
+                tables: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Scores of every variant by every method: ``{method: (len(assay),) array}``.
 
     Arguments:
@@ -107,13 +109,29 @@ def score_assay(model, assay: DMSAssay, *, pll_indices=(), batch_size: int = 32)
         pll_indices: the variants that get a pseudo-likelihood score (the others: NaN);
             empty: no ``pseudo_likelihood`` entry.
         batch_size: masked copies evaluated together.
+        tables: ``score_tables(model, assay.wild_type)`` when already computed (two
+            assays of one wild type share them); default: computed here.
     """
-    tables = score_tables(model, assay.wild_type, batch_size=batch_size)
+    if tables is None:
+        tables = score_tables(model, assay.wild_type, batch_size=batch_size)
     scores = {m: score_mutations(t, assay.wild_type, assay.variants) for m, t in tables.items()}
     if model is not None and len(pll_indices):
         scores["pseudo_likelihood"] = pseudo_likelihood_scores(model, assay, pll_indices, batch_size=batch_size)
     order = [*MODEL_METHODS, *BASELINE_METHODS]
     return {m: scores[m] for m in order if m in scores}
+
+
+def sample_variants(assay: DMSAssay, k: int, seed: int) -> np.ndarray:
+    """Indices of up to ``k`` singles and ``k`` doubles of ``assay``, drawn with ``default_rng(seed)``, sorted.
+
+    The same seed gives the same variants; a split with at most ``k`` variants is kept whole.
+    """
+    rng = np.random.default_rng(seed)
+    picked = []
+    for n in (1, 2):
+        pool = np.flatnonzero(assay.n_mutations == n)
+        picked.append(rng.choice(pool, size=min(k, len(pool)), replace=False))
+    return np.sort(np.concatenate(picked))
 
 
 # --- Spearman's ρ with a bootstrap interval --------------------------------------------
@@ -259,12 +277,13 @@ def _heatmap(ax, table, assay: DMSAssay, title: str, label: str):
 
 
 def plot_singles_heatmaps(assay: DMSAssay, table: np.ndarray, path=None, *, model_name: str,
-                          method: str = "masked_marginal"):
+                          method: str = "masked_marginal", kind: str = "measured"):
     """Measured single-mutant fitness and a model's ``(L, 20)`` scores side by side (positions × amino acids).
 
     Grey cells were not measured; black squares mark the wild type. The title names the
-    model and gives Spearman's ρ on the measured singles. Returns the figure (saved to
-    ``path`` and closed when given).
+    model and gives Spearman's ρ on the measured singles. ``kind`` names what the left
+    panel shows (e.g. ``"estimated (not measured)"`` for GB1's singles fitted to doubles).
+    Returns the figure (saved to ``path`` and closed when given).
     """
     import matplotlib
 
@@ -279,12 +298,12 @@ def plot_singles_heatmaps(assay: DMSAssay, table: np.ndarray, path=None, *, mode
     rho = spearman(predicted[np.isfinite(measured)], measured[np.isfinite(measured)])
     n = len(assay.wild_type)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, max(4.0, 0.11 * n + 1.8)), sharey=True)
-    _heatmap(left, measured, assay, f"measured: {assay.name}", "fitness (0: wild type)")
+    _heatmap(left, measured, assay, f"{kind}: {assay.name}", "fitness (0: wild type)")
     left.set_ylabel("wild-type residue (paper numbering)")
     _heatmap(right, predicted, assay, f"{model_name}: {METHOD_LABELS.get(method, method)}",
              "log p(mt) - log p(wt)" if method in MODEL_METHODS else "score")
     fig.suptitle(f"{assay.title}\nmodel {model_name}, {METHOD_LABELS.get(method, method)}: "
-                 f"Spearman ρ = {rho:.3f} on {len(singles)} measured singles", fontsize=10)
+                 f"Spearman ρ = {rho:.3f} on {len(singles)} {kind} singles", fontsize=10)
     if path is not None:
         fig.savefig(path, dpi=120, bbox_inches="tight")
         plt.close(fig)
