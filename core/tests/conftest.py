@@ -23,6 +23,9 @@ def _isolated(monkeypatch, tmp_path):
     monkeypatch.delenv("WORKSHOP_OFFLINE", raising=False)
     monkeypatch.delenv("WORKSHOP_MIRROR", raising=False)
     monkeypatch.delenv("WORKSHOP_PRESET", raising=False)
+    monkeypatch.delenv("WORKSHOP_PINS", raising=False)
+    monkeypatch.delenv("WORKSHOP_DEBUG", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # tracebacks of unexpected errors go here
     _plugins.set_registry(None)
     yield
     _plugins.set_registry(None)

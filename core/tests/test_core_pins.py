@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from workshop import DataEntry, _pins
+from workshop._environment import ConfigError
 from workshop.cli import main
 from workshop.data import DataError, DataMissing, ModuleData, PinMismatch, cache_dir, sha256_of
 from workshop._declaration import DeclarationError, ModuleDeclaration
@@ -101,7 +102,7 @@ def test_bad_pins_files_are_named(tmp_path, monkeypatch, http_server):
     base, root, _ = http_server
     md = pinned(base)
     monkeypatch.setenv("WORKSHOP_PINS", str(tmp_path / "nope.json"))
-    with pytest.raises(DataError, match="nope.json, which does not exist"):
+    with pytest.raises(ConfigError, match="nope.json' does not exist; point it at the pins file"):
         md.fetch("weights.pt", progress=False)
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "workshop-pins/1", "pins": {"fakemod/weights.pt": {"sha256": "xyz", "size": 1}}}')

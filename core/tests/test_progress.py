@@ -66,17 +66,19 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
 
     with monkeypatch.context() as m:
         m.setattr(progress.json, "dump", broken_dump)
-        with pytest.raises(OSError):
+        with pytest.raises(progress.ProgressError, match="cannot save the progress file .*disk full"):
             progress.record("astro", "score", "passed")
     assert path.read_text() == before
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_an_unreadable_file_is_set_aside_not_fatal(tmp_path):
+def test_an_unreadable_file_is_set_aside_not_fatal(tmp_path, capsys):
     path = progress.progress_path()
     path.write_text("{not json")
     assert progress.passed_checks("astro") == set()
-    assert Path(str(path) + ".unreadable").read_text() == "{not json"
+    (aside,) = tmp_path.glob("progress.json.unreadable-*")
+    assert aside.read_text() == "{not json"
+    assert f"it was set aside as {aside}" in capsys.readouterr().err
     progress.record("astro", "forward", "passed")
     assert progress.passed_checks("astro") == {"forward"}
 

@@ -179,7 +179,7 @@ def run_check(name: str, candidate: Any, *, quiet: bool = False, record: bool = 
             from .progress import record as record_progress
 
             record_progress(decl.name, chk.name, result.status, result.message)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ProgressError (a ValueError) names the file and the fix
             print(f"(your progress could not be saved: {exc})", file=sys.stderr)
     _report(result)
     if not quiet:

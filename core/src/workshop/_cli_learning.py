@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 import click
+
+from . import _environment
 
 COMMANDS: list = []
 
@@ -19,21 +20,6 @@ def _cli():
     from . import cli
 
     return cli
-
-
-def _interruptible(fn):
-    """Ctrl-C while notebooks run: a short line and exit code 130, not a traceback."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except KeyboardInterrupt:
-            click.echo("\nInterrupted.", err=True)
-            sys.exit(_cli().EXIT_INTERRUPTED)
-
-    return wrapper
 
 
 def _module(name: str):
@@ -68,7 +54,8 @@ def lessons(module: str, dest: Path | None, solutions: bool, force: bool) -> Non
     if not decl.lessons:
         click.echo(f"Module {module!r} has no lessons.")
         return
-    dest = dest or Path("workshop-notebooks") / module
+    dest = Path("workshop-notebooks") / module if dest is None else _environment.folder_path(dest, "--to")
+    _environment.writable_folder(dest, "--to", "choose a folder you can write to with --to")
     try:
         results = write_lessons(decl, dest, solutions=solutions, force=force)
     except LessonError as exc:
@@ -123,7 +110,20 @@ def _progress_list(decl) -> None:
     else:
         click.echo(f"Next: {decl.name}.{next_up.name}" + (f" in lesson {next_up.lesson}" if next_up.lesson else "")
                    + f"  (notebooks: 'workshop lessons {decl.name}')")
+    _note_malformed(decl.name)
     click.echo(click.style(f"progress file: {progress_path()}", dim=True))
+
+
+def _note_malformed(module: str) -> None:
+    """Say how many records of the progress file were skipped, and which."""
+    from .progress import malformed_records, progress_path
+
+    bad = malformed_records(module)
+    if bad:
+        shown = "; ".join(bad[:3]) + ("; …" if len(bad) > 3 else "")
+        click.echo(click.style(f"note: {len(bad)} malformed record(s) in {progress_path()} were skipped ({shown}). "
+                               "Running those checks again records fresh results (the file is copied aside "
+                               "first); or repair the file.", fg="yellow"), err=True)
 
 
 def _one_check(decl, short: str) -> None:
@@ -137,6 +137,7 @@ def _one_check(decl, short: str) -> None:
                                                   hint=f"'workshop info {decl.name}' lists them"))
     c = found[0]
     entry = module_progress(decl.name).get(c.name, {})
+    _note_malformed(decl.name)
     status = entry.get("status", "not_attempted")
     lesson = next((l for l in decl.lessons if l.id == c.lesson), None)
     click.echo(click.style(f"{decl.name}.{c.name}", bold=True) + f": {c.summary}")
@@ -184,18 +185,22 @@ def _check_notebook(decl, path: Path, timeout: int) -> int:
     from .lessons import cell_error, execute
 
     if not path.is_file():
-        raise _cli().UsageProblem(f"no notebook at {path}")
+        raise _cli().UsageProblem(f"no notebook at {path}" + (" (it is a folder)" if path.exists() else ""))
     try:
         nb = nbformat.read(path, as_version=4)
+    except UnicodeDecodeError as exc:
+        raise _cli().UsageProblem(f"cannot read the notebook {path}: it is not UTF-8 text (byte {exc.start}); "
+                                  "give the .ipynb file Jupyter saved, or save it again as UTF-8") from None
     except Exception as exc:
-        click.echo(click.style("cannot read the notebook: ", fg="red") + f"{path}: {exc}", err=True)
-        return _cli().EXIT_PROBLEM, 0, 0
+        raise _cli().UsageProblem(f"cannot read the notebook {path}: {type(exc).__name__}: {str(exc)[:200]}; "
+                                  f"give a Jupyter notebook (.ipynb), e.g. one 'workshop lessons {decl.name}' "
+                                  "wrote") from None
+    preset = _environment.preset() or "tiny"
     lesson_ids, checks = _lessons_of_notebook(decl, nb)
-    click.echo(f"Running {path.name} from top to bottom (preset {os.environ.get('WORKSHOP_PRESET') or 'tiny'})…")
+    click.echo(f"Running {path.name} from top to bottom (preset {preset})…")
     with tempfile.TemporaryDirectory(prefix="workshop-check-") as tmp:
         report = Path(tmp) / "checks.jsonl"
-        env = {"WORKSHOP_CHECK_REPORT": str(report), "WORKSHOP_PRESET": os.environ.get("WORKSHOP_PRESET") or "tiny",
-               "MPLBACKEND": "Agg"}
+        env = {"WORKSHOP_CHECK_REPORT": str(report), "WORKSHOP_PRESET": preset, "MPLBACKEND": "Agg"}
         stopped = ""
         try:
             execute(nb, cwd=path.resolve().parent, env=env, timeout=timeout)
@@ -265,7 +270,6 @@ def _notebooks_in(decl, folder: Path) -> list[Path]:
 @click.argument("notebook", required=False, type=click.Path(path_type=Path))
 @click.option("--timeout", default=600, show_default=True, help="Seconds allowed per notebook cell.")
 @click.option("--reset", is_flag=True, help="Forget your recorded progress in MODULE.")
-@_interruptible
 def check_cmd(target: str, notebook: Path | None, timeout: int, reset: bool) -> None:
     """Your progress in a module, or run a notebook and check every exercise in it.
 
@@ -322,7 +326,6 @@ COMMANDS.append(check_cmd)
 @click.option("--preset", default="tiny", show_default=True, help="Preset the notebooks execute under.")
 @click.option("--lesson", "only", multiple=True, help="Validate only this lesson id (repeatable).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only problems and the verdict.")
-@_interruptible
 def validate(modules: tuple[str, ...], all_: bool, no_execute: bool, timeout: int, preset: str,
              only: tuple[str, ...], quiet: bool) -> None:
     """Prove MODULE is sound: lessons build, solutions pass every check, stubs fail them.
@@ -461,6 +464,8 @@ def course_lessons(file: Path, dest: Path, solutions: bool) -> None:
         c = load_course(file)
     except CourseError as exc:
         raise _cli().UsageProblem(str(exc)) from None
+    dest = _environment.folder_path(dest, "--to")
+    _environment.writable_folder(dest, "--to", "choose a folder you can write to with --to")
     reg = registry()
     problems = 0
     for name in dict.fromkeys(c.modules):

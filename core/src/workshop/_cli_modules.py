@@ -7,9 +7,10 @@ adds one :class:`ModuleGroup` per module that declares commands, built only when
 for. Listing them (``workshop --help``, ``workshop MODULE --help``) reads the
 declarations alone; a command's code is imported when it runs or prints its own help.
 
-Errors follow the core's convention (see :func:`workshop.cli.reported_errors`): a
+Errors follow the core's convention (see :func:`workshop._errors.reported_errors`): a
 ``click.UsageError`` exits 2, a ``click.ClickException`` or a data problem exits 1 with
-one line, Ctrl-C exits 130; only an unexpected exception (a bug) shows a traceback.
+one line, Ctrl-C exits 130; an unexpected exception (a bug) is named in one paragraph
+and exits 1 (``workshop --debug`` shows its traceback).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class ModuleGroup(click.Group):
                 formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
-        from .cli import reported_errors
+        from ._errors import reported_errors
 
         with reported_errors(lambda: " ".join(["workshop", self.name or "", self._running or ""]).rstrip()):
             return super().invoke(ctx)
@@ -85,6 +86,22 @@ class LauncherGroup(click.Group):
     its commands are refused (the core command wins): ``workshop --help`` and
     ``workshop info MODULE`` say so.
     """
+
+    _running: str | None = None
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name, command, rest = super().resolve_command(ctx, args)
+        self._running = name
+        return name, command, rest
+
+    def invoke(self, ctx: click.Context):
+        # The one error path of every command (see workshop._errors): exit codes 0/1/2/130,
+        # and no traceback unless --debug asks for it.
+        from ._errors import reported_errors
+
+        self._running = None
+        with reported_errors(lambda: f"The command 'workshop {self._running or ''}'".replace(" ''", "'")):
+            return super().invoke(ctx)
 
     def clashes(self, declaration: ModuleDeclaration) -> bool:
         """The module declares commands but is named like a core command."""

@@ -117,6 +117,9 @@ def load_course(path: Path) -> Course:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise CourseError(f"cannot read the course file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise CourseError(f"cannot read the course file {path}: it is not UTF-8 text (byte {exc.start}); "
+                          "save it as UTF-8 (a TOML file)") from None
     c = parse_course(text, where=str(path))
     return Course(c.title, c.items, c.start, c.description, path)
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator, TextIO
 
@@ -50,3 +52,31 @@ def locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def set_aside(path: Path, why: str, *, copy: bool = False) -> Path:
+    """Move (or copy) ``path`` to ``NAME.WHY-<UTC time>[-k]`` beside it and return the new
+    path. An earlier set-aside copy is never replaced: each gets its own name."""
+    path = Path(path)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for k in range(1000):
+        dest = path.with_name(f"{path.name}.{why}-{stamp}" + (f"-{k}" if k else ""))
+        try:
+            if copy:
+                with open(path, "rb") as src, open(dest, "xb") as out:
+                    shutil.copyfileobj(src, out)
+            else:
+                try:
+                    os.link(path, dest)  # fails if dest exists: never replaces a set-aside copy
+                except FileExistsError:
+                    raise
+                except OSError:  # no hard links on this file system
+                    if dest.exists():
+                        continue
+                    os.replace(path, dest)
+                else:
+                    os.unlink(path)
+        except FileExistsError:
+            continue
+        return dest
+    raise FileExistsError(f"too many set-aside copies of {path}")

@@ -72,16 +72,23 @@ def machine_pins_path() -> Path:
 
 
 def instructor_pins_path() -> Path | None:
-    """The pins file named by ``WORKSHOP_PINS``, or ``None``."""
-    env = os.environ.get("WORKSHOP_PINS", "").strip()
-    return Path(env).expanduser() if env else None
+    """The pins file named by ``WORKSHOP_PINS``, or ``None``; a path that is not a file
+    raises :class:`~workshop._environment.ConfigError` (a usage error)."""
+    from ._environment import pins_file
+
+    return pins_file()
 
 
 def read(path: Path) -> dict[str, Pin]:
     """``{"module/name": Pin}`` from a pins file (an absent file holds no pins)."""
-    if not path.is_file():
+    named = os.environ.get("WORKSHOP_PINS", "").strip()
+    instructor = bool(named) and Path(named).expanduser() == path
+    fix = "ask for a fresh one, or unset WORKSHOP_PINS" if instructor else "fix it, or move it away to start afresh"
+    if not path.exists():
         return {}
-    fix = f"fix or delete {path}" if path != instructor_pins_path() else "ask for a fresh one, or unset WORKSHOP_PINS"
+    if not path.is_file():
+        raise PinsFileError(f"the pins file {path} is a folder, not a file; nothing was changed. Move it away "
+                            "(pins are recorded anew on the next download)")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -103,8 +110,6 @@ def lookup(module: str, name: str) -> Pin | None:
     k = key(module, name)
     instructor = instructor_pins_path()
     if instructor is not None:
-        if not instructor.is_file():
-            raise PinsFileError(f"WORKSHOP_PINS names {instructor}, which does not exist; fix the path or unset it")
         pin = read(instructor).get(k)
         if pin is not None:
             return pin

@@ -2,6 +2,11 @@
 
 A plugin that fails to import, whose hook raises, or whose declaration is malformed is
 recorded as *broken* with its error; every other module keeps working.
+
+A module name declared by two installed distributions is refused: neither is loaded, and
+``workshop list``, ``run`` and ``doctor`` name both distributions and the ``pip uninstall``
+that settles it. No precedence is guessed (which one came first would depend on the
+order of ``sys.path``), so a package can never silently take another's place.
 """
 
 from __future__ import annotations
@@ -48,17 +53,36 @@ class Registry:
         self.pm.add_hookspecs(_hookspecs)
         self.modules: dict[str, ModuleDeclaration] = {}
         self.plugin_of: dict[str, object] = {}
+        self.source_of: dict[str, str] = {}
         self.broken: list[BrokenPlugin] = []
         if use_entry_points:
-            for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
-                self._load_entry_point(ep)
+            by_name: dict[str, list] = {}
+            for ep in entry_points(group=GROUP):
+                by_name.setdefault(ep.name, []).append(ep)
+            for name in sorted(by_name):
+                eps = by_name[name]
+                if len(eps) > 1:
+                    self._refuse_clash(name, eps)
+                else:
+                    self._load_entry_point(eps[0])
         for plugin in plugins:
             self._add(plugin, source=getattr(plugin, "__name__", repr(plugin)), label=None)
 
+    def _refuse_clash(self, name: str, eps: list) -> None:
+        """Two or more distributions declare the same module: none is loaded, so that no
+        package can silently take the place of another (which one won would depend on the
+        order of sys.path)."""
+        who = [f"{_distribution(ep)} ({ep.value})" for ep in eps]
+        fix = " or ".join(f"pip uninstall {_distribution(ep).split()[0]}" for ep in eps
+                          if _distribution(ep) != "an unnamed distribution")
+        error = (f"{len(eps)} installed distributions declare the module {name!r}: {' and '.join(who)}; "
+                 f"none of them is loaded, so that one never silently replaces another. Uninstall the one you do "
+                 f"not want ({fix or 'pip uninstall it'})")
+        source = "; ".join(f"{ep.value} (entry point {name!r} of {_distribution(ep)})" for ep in eps)
+        self.broken.append(BrokenPlugin(name, source, error))
+
     def _load_entry_point(self, ep) -> None:
-        source = f"{ep.value} (entry point {ep.name!r}"
-        dist = getattr(ep, "dist", None)
-        source += f" of {dist.name})" if dist is not None else ")"
+        source = f"{ep.value} (entry point {ep.name!r} of {_distribution(ep)})"
         try:
             plugin = ep.load()
         except BaseException as exc:  # a broken plugin must never take the launcher down
@@ -87,7 +111,9 @@ class Registry:
                     f"entry point is named {label!r} but the declaration says {decl.name!r}; make them equal"
                 )
             if decl.name in self.modules:
-                raise DeclarationError(f"a module named {decl.name!r} is already installed")
+                raise DeclarationError(f"a module named {decl.name!r} is already installed (from "
+                                       f"{self.source_of[decl.name]}); this one was not loaded, so that it "
+                                       "does not replace that one. Rename one of them")
             self.pm.register(plugin, name=f"workshop-module-{decl.name}")
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
@@ -96,6 +122,7 @@ class Registry:
             return
         self.modules[decl.name] = decl
         self.plugin_of[decl.name] = plugin
+        self.source_of[decl.name] = source
 
     def get(self, name: str) -> ModuleDeclaration:
         """The declaration of module ``name``; :class:`UnknownModule` with a suggestion otherwise."""
@@ -103,7 +130,7 @@ class Registry:
             return self.modules[name]
         for b in self.broken:
             if b.name == name:
-                raise UnknownModule(f"module {name!r} is installed but broken: {b.error}")
+                raise UnknownModule(f"module {name!r} is installed but broken: {b.error} (see 'workshop doctor')")
         raise UnknownModule(unknown_message("module", name, list(self.modules), hint="run 'workshop list' to see installed modules"))
 
     def doctor_reports(self, name: str) -> list[tuple[bool, str]]:
@@ -115,6 +142,14 @@ class Registry:
             return list(hook(declaration=self.modules[name]) or [])
         except Exception as exc:  # reported, never a crash
             return [(False, f"module health check raised {_one_line(exc)}")]
+
+
+def _distribution(ep) -> str:
+    """``"workshop-astro 0.1.0"``: the distribution that declares an entry point."""
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return "an unnamed distribution"
+    return f"{dist.name} {dist.version}"
 
 
 def unknown_message(kind: str, name: str, known: list[str], hint: str = "") -> str:

@@ -1,45 +1,45 @@
 """The ``workshop`` command.
 
-Exit codes (also in ``workshop --help``):
+Exit codes (also in ``workshop --help``; every command runs under the one error path of
+:mod:`workshop._errors`):
 
 * 0: success.
 * 1: the command ran and found a problem (a failed check, a failed validation, a
-  demo that raised, data that could not be fetched).
-* 2: a usage error: unknown module, demo, check or preset, bad option value.
+  demo that raised, data that could not be fetched), or an unexpected error: one
+  paragraph naming it, its traceback written to a log (``--debug`` prints it).
+* 2: a usage error: unknown module, demo, check or preset, bad option value, bad
+  environment variable (:mod:`workshop._environment`), unusable path or input file.
 * 130: interrupted with Ctrl-C (work in progress was saved where the demo supports it).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import platform
 import sys
-import time
-import traceback
 from pathlib import Path
 
 import click
 
+from . import _environment
 from ._cli_modules import LauncherGroup, refused_message
+from ._errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageProblem, reported_errors, set_debug
 from ._plugins import UnknownModule, registry, unknown_message
-
-EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 EPILOG = """\b
 Exit codes: 0 success; 1 the command found a problem (failed check or validation,
-demo error, data error); 2 usage error (unknown module/demo/check/preset, bad value);
-130 interrupted.
+demo error, data error) or an unexpected error; 2 usage error (unknown module, demo,
+check or preset, bad option value, bad environment variable, unusable path or file);
+130 interrupted. 'workshop --debug COMMAND' (or WORKSHOP_DEBUG=1) shows the traceback
+of an unexpected error.
 \b
 Environment: WORKSHOP_CACHE (data cache folder), WORKSHOP_OFFLINE=1 (never download),
-WORKSHOP_MIRROR (fetch remote data from a local copy), WORKSHOP_PRESET (default preset),
-WORKSHOP_PROGRESS (progress file), WORKSHOP_CHECK_REPORT (also append check results
-to this JSON-lines file).
+WORKSHOP_MIRROR (fetch remote data from a mirror URL or folder), WORKSHOP_PINS (an
+instructor's pins file), WORKSHOP_PRESET (default preset), WORKSHOP_PROGRESS (progress
+file), WORKSHOP_CHECK_REPORT (also append check results to this JSON-lines file),
+WORKSHOP_DEBUG=1 (tracebacks).
 """
 
-
-class UsageProblem(click.UsageError):
-    """A usage error with our exit code (2) and a clear message."""
+__all__ = ["main", "reported_errors", "UsageProblem", "EXIT_OK", "EXIT_PROBLEM", "EXIT_USAGE", "EXIT_INTERRUPTED"]
 
 
 def _get_module(name: str):
@@ -49,44 +49,10 @@ def _get_module(name: str):
         raise UsageProblem(str(exc)) from None
 
 
-@contextlib.contextmanager
-def reported_errors(what, *, interrupted: str = "Interrupted.", usage_errors: tuple[type[Exception], ...] = ()):
-    """Run a demo's or a module command's code under the core's exit-code convention.
-
-    * Ctrl-C: the ``interrupted`` line and exit code 130;
-    * ``click`` exceptions pass through (click prints them: 2 for usage errors, 1 otherwise);
-    * ``usage_errors`` (exception types) become usage errors, exit code 2;
-    * a :class:`workshop.data.DataError`: ``data problem: ...`` and exit code 1;
-    * anything else is a bug: its traceback, ``WHAT failed: ...`` and exit code 1.
-
-    Arguments:
-        what: what is running, for the failure line (``"The demo astro toy"``), or a
-            function returning it when it is known only later.
-    """
-    try:
-        yield
-    except KeyboardInterrupt:
-        click.echo(f"\n{interrupted}", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except (click.ClickException, click.exceptions.Exit, click.Abort):
-        raise  # click's own: it prints them with their exit code (--help is an Exit too)
-    except usage_errors as exc:
-        raise UsageProblem(str(exc)) from None
-    except Exception as exc:
-        from .data import DataError
-
-        if isinstance(exc, DataError):
-            click.echo(click.style("data problem: ", fg="red", bold=True) + str(exc), err=True)
-        else:
-            traceback.print_exc()
-            label = what() if callable(what) else what
-            click.echo(click.style(f"\n{label} failed: {type(exc).__name__}: {exc}", fg="red"), err=True)
-        sys.exit(EXIT_PROBLEM)
-
-
 @click.group(cls=LauncherGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="workshop-core", prog_name="workshop")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error (also WORKSHOP_DEBUG=1).")
+def main(debug: bool) -> None:
     """The JAX & Generative AI for Science workshop.
 
     \b
@@ -96,6 +62,8 @@ def main() -> None:
       workshop run astro         run a module's main demo
       workshop lessons astro     get the notebooks
     """
+    set_debug(debug)
+    _environment.flag("WORKSHOP_DEBUG")  # a value that is neither on nor off is a usage error
 
 
 def _progress(decl) -> str:
@@ -106,6 +74,8 @@ def _progress(decl) -> str:
 
         done = passed_checks(decl.name) & {c.name for c in decl.checks}
         return f"{len(done)}/{len(decl.checks)}"
+    except _environment.ConfigError:
+        raise  # a bad WORKSHOP_PROGRESS is the user's to fix: said, not hidden
     except Exception:
         return f"?/{len(decl.checks)}"
 
@@ -192,7 +162,7 @@ def info(module: str) -> None:
 @click.argument("module")
 @click.argument("demo", required=False)
 @click.option("--preset", help="Size of the run: tiny, cpu, gpu or full (default: detected).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Folder for figures and results (default: ./workshop-out/MODULE-DEMO).")
 @click.option("--budget", default=None, help="Time budget for training, e.g. 5m, 90s, 1h (default: the demo's own).")
 @click.option("--seed", default=0, show_default=True, help="Random seed.")
@@ -214,17 +184,22 @@ def run(module: str, demo: str | None, preset: str | None, out: Path | None, bud
         raise UsageProblem(unknown_message(f"demo of module {module!r} named", demo or "", [x.name for x in d.demos],
                                            hint=f"'workshop info {module}' lists them")) from None
     try:
-        seconds = hwmod.parse_duration(budget) if budget else None
-        if preset:
+        seconds = hwmod.parse_duration(budget) if budget is not None else None
+        if preset is not None:
             hwmod.validate_preset(preset)
     except (hwmod.BudgetError, hwmod.PresetError) as exc:
         raise UsageProblem(str(exc)) from None
+    if model is not None and not model.strip():
+        raise UsageProblem("--model was given an empty name; name a model (see 'workshop info "
+                           f"{module}') or leave --model out for the preset's")
+    _environment.preset()  # a bad WORKSHOP_PRESET is refused before JAX starts
+    out = Path("workshop-out") / f"{module}-{dm.name}" if out is None else _environment.folder_path(out, "--out")
+    _environment.writable_folder(out, "--out", "choose a folder you can write to with --out")
     click.echo("Detecting hardware (imports JAX)…")
     hw = hwmod.detect()
     chosen, why = hwmod.resolve_preset(preset, hw)
     click.echo(f"hardware: {hw.describe()}")
     click.echo(f"preset:   {chosen} ({why}) - {hwmod.PRESETS[chosen]}")
-    out = out or Path("workshop-out") / f"{module}-{dm.name}"
     click.echo(f"demo:     {module} {dm.name} - {dm.summary}")
     click.echo(f"output:   {out.resolve()}" + (f"\nbudget:   {seconds:g} s" if seconds else "") + "\n")
     ctx = RunContext(module=module, demo=dm.name, preset=chosen, out=out, budget=seconds, hardware=hw, seed=seed,
@@ -302,6 +277,10 @@ def pins(files: tuple[str, ...], forget: bool) -> None:
         if forget:
             if not files:
                 raise UsageProblem("name the pins to forget, e.g. workshop pins --forget protein/esm2_t6_8M_UR50D.pt")
+            bad = [k for k in files if not all(k.partition("/")[::2]) or k.count("/") != 1]
+            if bad:
+                raise UsageProblem(f"{bad[0]!r} is not a pin name; write MODULE/FILE, e.g. "
+                                   "workshop pins --forget protein/esm2_t6_8M_UR50D.pt ('workshop pins' lists them)")
             for k in files:
                 module, _, name = k.partition("/")
                 gone = _pins.forget(module, name)
@@ -337,7 +316,7 @@ def doctor(no_network: bool) -> None:
     from importlib.metadata import PackageNotFoundError, version
 
     from . import hardware as hwmod
-    from .data import ModuleData, cache_dir, offline
+    from .data import DataError, ModuleData, cache_dir
 
     problems = 0
 
@@ -369,25 +348,36 @@ def doctor(no_network: bool) -> None:
             line(hw.ram_gb >= 4, f"{hw.ram_gb:.1f} GiB RAM", "close other programs; the demos need about 4 GiB")
     except Exception as exc:
         line(False, f"JAX could not start: {type(exc).__name__}: {exc}", "reinstall JAX: pip install -U jax")
+    click.echo(click.style("\nEnvironment", bold=True))
+    bad_env = _environment.problems()
+    for problem in bad_env:
+        line(False, problem)
+    if not bad_env:
+        line(True, "WORKSHOP_* variables: " + (", ".join(v for v in _environment.VARIABLES if _environment.raw(v))
+                                               or "none set"))
     click.echo(click.style("\nData", bold=True))
-    root = cache_dir()
-    line(True, f"cache at {root}" + (" (WORKSHOP_CACHE)" if os.environ.get("WORKSHOP_CACHE") else ""))
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        probe = root / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
+        root = cache_dir()
+        line(True, f"cache at {root}" + (" (WORKSHOP_CACHE)" if _environment.raw("WORKSHOP_CACHE") else ""))
+        _environment.writable_cache()
         line(True, "cache is writable")
-    except OSError as exc:
-        line(False, f"cache is not writable: {exc}", "set WORKSHOP_CACHE to a writable folder")
-    if offline():
-        line(True, "offline mode is on (WORKSHOP_OFFLINE=1): nothing will be downloaded")
+        if _environment.flag_or_off("WORKSHOP_OFFLINE"):
+            line(True, "offline mode is on (WORKSHOP_OFFLINE=1): nothing will be downloaded")
+    except _environment.ConfigError as exc:
+        line(False, f"the data cache cannot be used: {exc}")
+        click.echo(click.style(f"\n{problems} thing(s) to fix (see above); the data checks need a usable cache.",
+                               fg="yellow", bold=True))
+        sys.exit(EXIT_PROBLEM)
     reg = registry()
     hosts: dict[str, str] = {}
     for d in reg.modules.values():
         md = ModuleData.of(d)
         for e in d.datasets:
-            st = md.status(e.name) if e.embedded or (e.size or 0) < 200e6 or md.path(e.name).is_file() else "missing"
+            try:
+                st = md.status(e.name) if e.embedded or (e.size or 0) < 200e6 or md.path(e.name).is_file() else "missing"
+            except (DataError, _environment.ConfigError) as exc:
+                line(False, f"{d.name}/{e.name}: cannot be checked: {exc}")
+                continue
             ok = st in {"embedded", "cached"} or (st == "missing" and e.remote)
             adv = (f"workshop fetch {d.name}" if st == "missing" else
                    f"reinstall {d.distribution or d.package}" if e.embedded else f"workshop fetch {d.name} (it is fetched again)")
@@ -396,7 +386,7 @@ def doctor(no_network: bool) -> None:
                 hosts.setdefault(e.url, d.name)
         for ok, msg in reg.doctor_reports(d.name):
             line(ok, f"{d.name}: {msg}")
-    if hosts and not no_network and not offline():
+    if hosts and not no_network and not _environment.flag_or_off("WORKSHOP_OFFLINE"):
         click.echo(click.style("\nHosts", bold=True))
         seen = set()
         for url in hosts:
@@ -414,6 +404,7 @@ def doctor(no_network: bool) -> None:
     click.echo()
     if problems:
         click.echo(click.style(f"{problems} thing(s) to fix (see -> above).", fg="yellow", bold=True))
+        sys.exit(EXIT_PROBLEM)
     else:
         click.echo(click.style("All good.", fg="green", bold=True))
 

@@ -32,6 +32,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable
 
+from . import _environment
 from ._declaration import DataEntry, ModuleDeclaration
 
 __all__ = [
@@ -78,18 +79,17 @@ class PinMismatch(DataError):
 
 
 def offline() -> bool:
-    """True when ``WORKSHOP_OFFLINE`` is set to a true value (1, true, yes)."""
-    return os.environ.get("WORKSHOP_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    """True when ``WORKSHOP_OFFLINE`` is on (1, true, yes, on); a value that is neither on
+    nor off raises :class:`~workshop._environment.ConfigError`."""
+    return _environment.offline()
 
 
 def cache_dir() -> Path:
-    """The cache root: ``$WORKSHOP_CACHE`` or Pooch's OS cache folder for ``workshop``."""
-    env = os.environ.get("WORKSHOP_CACHE")
-    if env:
-        return Path(env).expanduser()
-    import pooch
+    """The cache root: ``$WORKSHOP_CACHE`` or Pooch's OS cache folder for ``workshop``.
 
-    return Path(pooch.os_cache("workshop"))
+    A ``WORKSHOP_CACHE`` naming a file raises :class:`~workshop._environment.ConfigError`.
+    """
+    return _environment.cache_dir()
 
 
 def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -135,9 +135,9 @@ class ModuleData:
         return cache_dir() / self.module / e.name
 
     def url(self, e: DataEntry) -> str:
-        mirror = os.environ.get("WORKSHOP_MIRROR", "").strip()
+        mirror = _environment.mirror()
         if mirror:
-            return f"{mirror.rstrip('/')}/{self.module}/{e.name}"
+            return f"{mirror}/{self.module}/{e.name}"
         assert e.url is not None
         return e.url
 
@@ -200,6 +200,7 @@ class ModuleData:
                 )
             return self._process(processor, path, "fetch")
 
+        self._refuse_non_file(e)
         if e.pin:
             return self._fetch_pinned(e, processor, progress)
         target = self.path(name)
@@ -221,6 +222,27 @@ class ModuleData:
             )
         self._download(e, target, progress)
         return self._process(processor, target, action)
+
+    def _refuse_non_file(self, e: DataEntry) -> None:
+        """A folder (or other non-file) where the cached file belongs is never removed for the user."""
+        target = self.path(e.name)
+        if target.exists() and not target.is_file():
+            raise DataError(
+                f"{target} is a folder, not the cached file {e.name!r} of module {self.module!r}; nothing was "
+                f"changed. Move it away (or delete it if it is not yours), then run 'workshop fetch {self.module}'."
+            )
+
+    def _cache_folder(self, target: Path) -> None:
+        """Create the module's cache folder, or say why it cannot be."""
+        _environment.writable_cache()
+        try:
+            _environment.writable_folder(target.parent, "the data cache", "")
+        except _environment.ConfigError:
+            raise DataError(
+                f"cannot write the module's cache folder {target.parent}: "
+                f"{'a file is in its place' if target.parent.exists() else 'it cannot be created'}; nothing was "
+                f"downloaded. Move that file away, then run 'workshop fetch {self.module}'."
+            ) from None
 
     def _fetch_pinned(self, e: DataEntry, processor: Processor | None, progress: bool | None) -> Path:
         target = self.path(e.name)
@@ -245,7 +267,7 @@ class ModuleData:
                 f"'workshop fetch {self.module}', or copy the file to {target}"
                 + (f" (it must match its pin, sha256 {pin.sha256})." if pin else ".")
             )
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._cache_folder(target)
         partial = target.with_name(f"{target.name}.{os.getpid()}.part")
         try:
             self._download_to(e, partial, progress)
@@ -287,7 +309,7 @@ class ModuleData:
             progress = _interactive()
         url = self.url(e)
         try:
-            pooch.HTTPDownloader(progressbar=bool(progress), timeout=60)(url, str(path), None)
+            _downloader(url, progress)(url, str(path), None)
         except Exception as exc:  # network errors: say what failed and how to recover
             raise DataUnreachable(
                 f"could not download {e.name!r} (module {self.module!r}) from {url}: "
@@ -298,11 +320,11 @@ class ModuleData:
     def _download(self, e: DataEntry, target: Path, progress: bool | None) -> None:
         import pooch
 
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._cache_folder(target)
         if progress is None:
             progress = _interactive()
         url = self.url(e)
-        downloader = pooch.HTTPDownloader(progressbar=bool(progress), timeout=60)
+        downloader = _downloader(url, progress)
         try:
             # Pooch writes to a temporary file beside the target, checks the hash and
             # only then moves it into place: an interrupt leaves no half file.
@@ -333,6 +355,31 @@ class ModuleData:
         if processor is None:
             return path
         return Path(processor(str(path), action, None))
+
+
+def _downloader(url: str, progress: bool | None):
+    """Pooch's HTTP downloader, or a copy from a local mirror folder (``file://``)."""
+    import pooch
+
+    if url.startswith("file:"):
+        return _copy_from_folder
+    return pooch.HTTPDownloader(progressbar=bool(progress), timeout=60)
+
+
+def _copy_from_folder(url: str, output_file, pooch_obj) -> None:
+    """A Pooch downloader for ``WORKSHOP_MIRROR=/a/folder``: copy ``folder/MODULE/FILE``."""
+    import shutil
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    source = Path(url2pathname(urlparse(url).path))
+    if not source.is_file():
+        raise FileNotFoundError(f"the mirror folder has no file {source}")
+    if hasattr(output_file, "write"):
+        with open(source, "rb") as f:
+            shutil.copyfileobj(f, output_file)
+    else:
+        shutil.copyfile(source, output_file)
 
 
 def _interactive() -> bool:

@@ -17,6 +17,8 @@ import os
 import re
 from dataclasses import asdict, dataclass
 
+from ._environment import ConfigError
+
 PRESETS: dict[str, str] = {
     "tiny": "smallest sizes, seconds per demo (tests, CI, notebook execution)",
     "cpu": "laptop CPU: small models, minutes per demo",
@@ -25,8 +27,8 @@ PRESETS: dict[str, str] = {
 }
 
 
-class PresetError(ValueError):
-    """An unknown preset name (the message lists the valid ones)."""
+class PresetError(ConfigError):
+    """An unknown preset name (the message lists the valid ones); a usage error."""
 
 
 class BudgetError(ValueError):
@@ -133,9 +135,11 @@ def resolve_preset(override: str | None, hw: Hardware | None) -> tuple[str, str]
     """``(preset, why)``: the override, else ``WORKSHOP_PRESET``, else detection."""
     if override:
         return validate_preset(override), "chosen with --preset"
-    env = os.environ.get("WORKSHOP_PRESET", "").strip()
+    from ._environment import preset as env_preset
+
+    env = env_preset()
     if env:
-        return validate_preset(env), "from WORKSHOP_PRESET"
+        return env, "from WORKSHOP_PRESET"
     if hw is None:
         hw = detect()
     return choose_preset(hw), "detected"

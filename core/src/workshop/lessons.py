@@ -380,7 +380,8 @@ def write_lessons(decl: ModuleDeclaration, dest: Path, *, solutions: bool = Fals
             text = notebook_text(nb)
             action = "written"
             if path.exists():
-                current = path.read_text(encoding="utf-8")
+                # Bytes that are not UTF-8 are someone's edit too: kept unless --force.
+                current = path.read_bytes().decode("utf-8", errors="replace")
                 if current == text:
                     manifest[path.name] = _sha(text)
                     out.append(WriteResult(path, "unchanged", lesson, variant))

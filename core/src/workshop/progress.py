@@ -3,8 +3,17 @@
 The file lives in the user data folder (``platformdirs.user_data_path("workshop")``),
 or wherever ``WORKSHOP_PROGRESS`` points (tests, validation, a shared lab machine).
 Every write goes to a temporary file in the same folder that then replaces the old one,
-so a crash or two kernels checking at once never leave a half-written file; an
-unreadable file is set aside (``progress.json.unreadable``) and progress starts afresh.
+so a crash or two kernels checking at once never leave a half-written file.
+
+Nothing recorded is ever lost silently:
+
+* a file that is not a progress record (damaged JSON, another format) is set aside under
+  a name of its own (``progress.json.unreadable-<UTC time>``, never replacing an earlier
+  one), a line says where, and progress starts afresh;
+* records of the right shape are read even when others are malformed (a status that is
+  not one of :data:`STATUSES`, attempts that are not a count, ...): the malformed ones are
+  skipped and counted (:func:`malformed_records`), and before a write replaces one, the
+  whole file is copied aside (``progress.json.malformed-<UTC time>``).
 
 Example::
 
@@ -17,14 +26,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._files import atomic_writer, locked
+from . import _environment
+from ._files import atomic_writer, locked, set_aside
 
-__all__ = ["CheckResult", "STATUSES", "progress_path", "load", "record", "module_progress", "passed_checks", "reset"]
+__all__ = ["CheckResult", "STATUSES", "ProgressError", "progress_path", "load", "record", "module_progress",
+           "passed_checks", "malformed_records", "reset"]
 
 STATUSES = ("passed", "failed", "not_attempted")
 _VERSION = 1
@@ -65,11 +76,15 @@ class CheckResult:
         print(repr(self))
 
 
+class ProgressError(_environment.ConfigError):
+    """The progress file cannot be read or written (the message names it and the fix)."""
+
+
 def progress_path() -> Path:
     """``$WORKSHOP_PROGRESS``, else ``progress.json`` in the user data folder."""
-    env = os.environ.get("WORKSHOP_PROGRESS", "").strip()
-    if env:
-        return Path(env).expanduser()
+    env = _environment.progress_file()
+    if env is not None:
+        return env
     import platformdirs
 
     return platformdirs.user_data_path("workshop", appauthor=False) / "progress.json"
@@ -79,29 +94,80 @@ def _empty() -> dict:
     return {"version": _VERSION, "modules": {}}
 
 
+def _fix(path: Path) -> str:
+    return (f"make {path.parent} writable, or set WORKSHOP_PROGRESS to a file you can write "
+            "(export WORKSHOP_PROGRESS=~/workshop-progress.json)")
+
+
+def _note(text: str) -> None:
+    print(f"note: {text}", file=sys.stderr, flush=True)
+
+
 def load(path: Path | None = None) -> dict:
-    """The whole progress record: ``{"version": 1, "modules": {module: {check: entry}}}``."""
+    """The whole progress record: ``{"version": 1, "modules": {module: {check: entry}}}``.
+
+    An unreadable file is set aside (see the module's documentation) and an empty record
+    returned; single malformed records are left in place (see :func:`malformed_records`).
+    """
     path = path or progress_path()
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return _empty()
-    try:
+        text = path.read_bytes().decode("utf-8")
         data = json.loads(text)
         if not isinstance(data, dict) or not isinstance(data.get("modules"), dict):
-            raise ValueError("not a progress record")
+            raise ValueError("it is JSON, but not a progress record (no table of modules)")
         return data
-    except ValueError:
-        # Keep the damaged file for inspection, start afresh rather than crash a lesson.
-        with contextlib.suppress(OSError):
-            path.replace(path.with_name(path.name + ".unreadable"))
+    except FileNotFoundError:
         return _empty()
+    except OSError as exc:
+        raise ProgressError(f"cannot read the progress file {path}: {exc.strerror or exc}; {_fix(path)}") from None
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        why = f"{type(exc).__name__}: {exc}" if not str(exc).startswith("it is JSON") else str(exc)
+        try:
+            aside = set_aside(path, "unreadable")
+        except OSError as err:
+            raise ProgressError(f"the progress file {path} is unreadable ({why}) and could not be set aside "
+                                f"({err.strerror or err}); move it away yourself, then check again") from None
+        _note(f"the progress file {path} could not be read ({why[:200]}); it was set aside as {aside} "
+              "and your progress starts afresh.")
+        return _empty()
+
+
+def _entry_problem(entry: object) -> str | None:
+    """Why one check's record is malformed, or ``None`` when it is well formed."""
+    if not isinstance(entry, dict):
+        return f"is a {type(entry).__name__}, not a record"
+    if entry.get("status") not in STATUSES:
+        return f"has status {entry.get('status')!r} (expected one of {', '.join(STATUSES)})"
+    attempts = entry.get("attempts", 0)
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 0:
+        return f"has attempts {attempts!r} (expected a count)"
+    for key in ("message", "updated", "first_passed"):
+        if key in entry and not isinstance(entry[key], str):
+            return f"has a {key} that is not text"
+    return None
+
+
+def malformed_records(module: str | None = None, path: Path | None = None) -> list[str]:
+    """The records that are skipped because they are malformed, described one a line
+    (``"astro.forward_marginal has status 5 (expected ...)"``), for ``module`` or all."""
+    found = []
+    for name, checks in load(path)["modules"].items():
+        if module is not None and name != module:
+            continue
+        if not isinstance(checks, dict):
+            found.append(f"{name} is a {type(checks).__name__}, not a table of checks")
+            continue
+        found += [f"{name}.{c} {why}" for c, e in checks.items() if (why := _entry_problem(e))]
+    return found
 
 
 def _write_atomically(path: Path, data: dict) -> None:
-    with atomic_writer(path) as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-        f.write("\n")
+    try:
+        with atomic_writer(path) as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+            f.write("\n")
+    except OSError as exc:
+        raise ProgressError(f"cannot save the progress file {path}: {exc.strerror or exc}; {_fix(path)}") from None
 
 
 def record(module: str, check: str, status: str, message: str = "", path: Path | None = None) -> None:
@@ -110,8 +176,18 @@ def record(module: str, check: str, status: str, message: str = "", path: Path |
         raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
     path = path or progress_path()
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    with locked(path):
+    with _guarded(path):
         data = load(path)
+        checks = data["modules"].get(module)
+        bad = (checks is not None and not isinstance(checks, dict)) or (
+            isinstance(checks, dict) and check in checks and _entry_problem(checks[check]) is not None)
+        if bad:  # the write replaces a malformed record: keep the file as it was first
+            aside = set_aside(path, "malformed", copy=True)
+            _note(f"the malformed progress record of {module}.{check} in {path} was replaced; the file as it "
+                  f"was is kept as {aside}.")
+            if not isinstance(checks, dict):
+                data["modules"][module] = {}
+            data["modules"][module].pop(check, None)
         entry = data["modules"].setdefault(module, {}).setdefault(check, {"attempts": 0})
         entry["attempts"] = int(entry.get("attempts", 0)) + 1
         entry["status"] = status
@@ -123,9 +199,12 @@ def record(module: str, check: str, status: str, message: str = "", path: Path |
 
 
 def module_progress(module: str, path: Path | None = None) -> dict[str, dict]:
-    """``{check: {"status", "attempts", "updated", ...}}`` for the checks run so far."""
-    entries = load(path)["modules"].get(module, {})
-    return {k: v for k, v in entries.items() if isinstance(v, dict)}
+    """``{check: {"status", "attempts", "updated", ...}}`` for the checks run so far
+    (well-formed records only; see :func:`malformed_records`)."""
+    checks = load(path)["modules"].get(module, {})
+    if not isinstance(checks, dict):
+        return {}
+    return {k: v for k, v in checks.items() if _entry_problem(v) is None}
 
 
 def passed_checks(module: str, path: Path | None = None) -> set[str]:
@@ -136,10 +215,21 @@ def passed_checks(module: str, path: Path | None = None) -> set[str]:
 def reset(module: str | None = None, path: Path | None = None) -> None:
     """Forget the progress of ``module`` (of everything when ``None``)."""
     path = path or progress_path()
-    with locked(path):
+    with _guarded(path):
         data = load(path)
         if module is None:
             data = _empty()
         else:
             data["modules"].pop(module, None)
         _write_atomically(path, data)
+
+
+@contextlib.contextmanager
+def _guarded(path: Path):
+    """:func:`workshop._files.locked`, with a folder that cannot be made or locked (or a
+    copy that cannot be set aside) reported as a :class:`ProgressError`."""
+    try:
+        with locked(path):
+            yield
+    except OSError as exc:
+        raise ProgressError(f"cannot use the progress file {path}: {exc.strerror or exc}; {_fix(path)}") from None
