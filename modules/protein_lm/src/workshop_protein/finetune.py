@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -41,10 +43,15 @@ import numpy as np
 import optax
 from jaxtyping import Array, Bool, Float, Int
 
+from workshop.data import DataError
+
+from . import guards
 from .tokens import CLS, EOS, PAD, batch_tokenize, tokenize
 
 __all__ = [
     "LabelledSequences",
+    "LabelledDataError",
+    "CheckpointError",
     "read_labelled",
     "train_valid_split",
     "length_buckets",
@@ -105,45 +112,109 @@ class LabelledSequences:
         return replace(self, sequences=tuple(self.sequences[i] for i in idx), labels=self.labels[idx])
 
 
-def _infer_task(raw: list[str], task: str | None) -> str:
-    if task is not None:
-        return task
+class LabelledDataError(ValueError):
+    """A labelled-sequence file that cannot be read unambiguously; the message names the
+    file, the line and the column, and says how to fix it.
+
+    Attributes:
+        line: the 1-based line of the file (``None`` when the problem is not one line).
+        column: the column (CSV) or header key (FASTA), ``None`` when not one column.
+    """
+
+    def __init__(self, message: str, *, line: int | None = None, column: str | None = None):
+        super().__init__(message)
+        self.line = line
+        self.column = column
+
+
+#: Label cells that mean "not measured": refused (a missing label is not a class).
+_MISSING_LABELS = {"", "nan", "na", "n/a", "null", "none", "-"}
+#: At most this many distinct integer labels are read as classes when ``task`` is not given.
+MAX_INTEGER_CLASSES = 10
+
+
+def _number(text: str) -> float | None:
     try:
-        values = [float(x) for x in raw]
+        return float(text)
     except ValueError:
-        return "classification"
-    # Few distinct integer values: classes (e.g. 0/1); otherwise a measurement.
-    if all(v.is_integer() for v in values) and len(set(values)) <= 10:
-        return "classification"
-    return "regression"
+        return None
 
 
-def _finish(seqs: list[str], raw: list[str], task: str | None, label_name: str, where: str) -> LabelledSequences:
+def _labels(raw: list[str], where: list[tuple[str, int]], task: str | None, label_name: str, path) -> tuple:
+    """``(task, labels, classes)`` from the label texts, or a :class:`LabelledDataError`
+    naming the first bad row. ``where[k]`` is ``(what, line)`` of row ``k``."""
+    if task not in (None, "regression", "classification"):
+        raise ValueError(f"task must be 'regression', 'classification' or None (decide from the labels), got {task!r}")
+    col = f"column {label_name!r}"
+    for text, (what, line) in zip(raw, where):
+        if text.lower() in _MISSING_LABELS:
+            raise LabelledDataError(f"{path}: {what}, {col}: the label is missing ({text!r}); fill it in or delete "
+                                    "the row (a missing label is not a class)", line=line, column=label_name)
+    numbers = [_number(t) for t in raw]
+    numeric = [v is not None for v in numbers]
+    if task == "regression" or (task is None and any(numeric) and not all(numeric)):
+        k = numeric.index(False) if not all(numeric) else None
+        if k is not None:
+            what, line = where[k]
+            hint = " (a decimal comma? write 1.5, not 1,5)" if "," in raw[k] and _number(raw[k].replace(",", ".")) \
+                is not None else ""
+            also = ("; if the labels are class names, pass task='classification'" if task is None else "")
+            raise LabelledDataError(f"{path}: {what}, {col}: {raw[k]!r} is not a number{hint}, while "
+                                    f"{sum(numeric)} of {len(raw)} labels are numbers; fix the cell{also}",
+                                    line=line, column=label_name)
+    if all(numeric):
+        bad = next((k for k, v in enumerate(numbers) if not math.isfinite(v)), None)
+        if bad is not None:
+            what, line = where[bad]
+            raise LabelledDataError(f"{path}: {what}, {col}: the label is {raw[bad]!r}, not a finite number; fix or "
+                                    "delete the row", line=line, column=label_name)
+        integers = all(v.is_integer() for v in numbers)
+        if task is None:
+            task = "classification" if integers and len(set(numbers)) <= MAX_INTEGER_CLASSES else "regression"
+        if task == "regression":
+            labels = np.array(numbers, np.float32)
+            if np.ptp(labels) == 0:
+                raise LabelledDataError(f"{path}: every label in {col} is {raw[0]!r}: there is nothing to learn; is "
+                                        "it the right column?", column=label_name)
+            return task, labels, ()
+        if integers:  # 1 and 1.0 are one class
+            raw = [str(int(v)) for v in numbers]
+    task = "classification"
+    classes = sorted(set(raw), key=lambda c: (float(c), c) if _number(c) is not None else (float("inf"), c))
+    if len(classes) < 2:
+        raise LabelledDataError(f"{path}: every label in {col} is {raw[0]!r}: a classifier needs at least two "
+                                "classes; is it the right column?", column=label_name)
+    if len(classes) > MAX_INTEGER_CLASSES and len(classes) > len(raw) // 2:
+        shown = ", ".join(repr(c) for c in classes[:3])
+        raise LabelledDataError(
+            f"{path}: {col} has {len(classes)} different labels among {len(raw)} rows ({shown}, ...): names or "
+            "identifiers, not classes. Name the label column (label=...), or pass task='regression' if the labels "
+            "are measurements", column=label_name)
+    ids = {c: i for i, c in enumerate(classes)}
+    return task, np.array([ids[c] for c in raw], np.int32), tuple(classes)
+
+
+def _finish(seqs: list[str], raw: list[str], where: list[tuple[str, int]], task: str | None, label_name: str,
+            path) -> LabelledSequences:
     if not seqs:
-        raise ValueError(f"{where}: no labelled sequences found")
-    for k, s in enumerate(seqs):
+        raise LabelledDataError(f"{path}: no labelled sequences found (a header row, then one sequence and label "
+                                "per row)")
+    for s, (what, line) in zip(seqs, where):
         try:
             tokenize(s)
         except ValueError as e:
-            raise ValueError(f"{where}, record {k + 1}: {e}") from None
-    task = _infer_task(raw, task)
-    if task == "regression":
-        try:
-            labels = np.array([float(x) for x in raw], np.float32)
-        except ValueError as e:
-            raise ValueError(f"{where}: a regression label is not a number ({e})") from None
-        return LabelledSequences(tuple(seqs), labels, task, (), label_name)
-    classes = sorted(set(raw), key=lambda c: (float(c), c) if _is_number(c) else (float("inf"), c))
-    ids = {c: i for i, c in enumerate(classes)}
-    return LabelledSequences(tuple(seqs), np.array([ids[c] for c in raw], np.int32), task, tuple(classes), label_name)
+            raise LabelledDataError(f"{path}: {what}: {e}", line=line) from None
+    task, labels, classes = _labels(raw, where, task, label_name, path)
+    return LabelledSequences(tuple(seqs), labels, task, classes, label_name)
 
 
-def _is_number(s: str) -> bool:
+def _text(path: Path, kind: str) -> str:
+    from .embeddings import FastaError, _decode
+
     try:
-        float(s)
-        return True
-    except ValueError:
-        return False
+        return _decode(path, kind)
+    except FastaError as exc:
+        raise LabelledDataError(str(exc)) from None
 
 
 def read_labelled(
@@ -156,69 +227,122 @@ def read_labelled(
     """Read labelled sequences from a CSV or FASTA file.
 
     Arguments:
-        path: ``.csv`` (with a header row) or ``.fasta``/``.fa``.
+        path: ``.csv``/``.tsv`` (with a header row) or ``.fasta``/``.fa``.
         sequence: CSV column of the sequences (default: the first column named like
             ``sequence``/``seq``, else the first column).
         label: CSV column of the labels (default: the last column); in FASTA the header
             key (``>id label=0.5``; default: ``label``, else the header's last word).
         task: ``"regression"`` or ``"classification"``; default: classification when the
             labels are words or at most 10 distinct integers.
+
+    Raises:
+        LabelledDataError: naming the line and column of the first problem: no label
+            column, a missing, non-numeric (among numbers), NaN or infinite label, a
+            repeated header row, a row with too few or too many cells, a residue that
+            is not an amino acid, labels that cannot be classes (one class, or as many
+            as rows), a file that is not UTF-8 text.
     """
     path = Path(path)
-    if path.suffix.lower() in (".fasta", ".fa", ".faa"):
+    if not path.is_file():
+        raise LabelledDataError(f"{path}: no such file")
+    if path.suffix.lower() in (".fasta", ".fa", ".faa", ".fas"):
         return _read_fasta(path, label, task)
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    if len(rows) < 2:
-        raise ValueError(f"{path}: expected a header row and at least one record")
-    header = [h.strip() for h in rows[0]]
+    text = _text(path, "CSV file")
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    header = None
+    seqs, raw, where = [], [], []
+    for cells in reader:
+        cells = [c.strip() for c in cells]
+        if not any(cells):
+            continue
+        line = reader.line_num
+        if header is None:
+            header, header_line = cells, line
+            si, li, sequence, label = _columns(path, header, sequence, label, line)
+            continue
+        if cells == header:
+            raise LabelledDataError(f"{path}: line {line} repeats the header row of line {header_line} (files joined "
+                                    "together?); delete it", line=line)
+        if len(cells) != len(header):
+            raise LabelledDataError(f"{path}: line {line} has {len(cells)} cells, the header {len(header)} "
+                                    f"({', '.join(header)}); a missing cell or a stray {delimiter!r}?", line=line)
+        what = f"record {len(seqs) + 1} (line {line})"
+        seq = "".join(cells[si].split()).upper()
+        if not seq:
+            raise LabelledDataError(f"{path}: {what}, column {sequence!r}: the sequence is empty", line=line,
+                                    column=sequence)
+        seqs.append(seq)
+        raw.append(cells[li])
+        where.append((what, line))
+    if header is None:
+        raise LabelledDataError(f"{path} is empty: expected a header row and at least one record")
+    return _finish(seqs, raw, where, task, label, path)
+
+
+def _columns(path: Path, header: list[str], sequence: str | None, label: str | None, line: int):
+    """The indices and names of the sequence and label columns, checked."""
+    if len(header) < 2:
+        tab = " (it holds tabs: name the file .tsv)" if "\t" in header[0] else ""
+        raise LabelledDataError(f"{path}: line {line}: one column ({header[0]!r}){tab}; a labelled file needs a "
+                                "sequence column and a label column", line=line)
     if sequence is None:
         guesses = [h for h in header if h.lower() in ("sequence", "seq", "protein", "primary")]
         sequence = guesses[0] if guesses else header[0]
     label = header[-1] if label is None else label
-    for name in (sequence, label):
-        if name not in header:
-            raise ValueError(f"{path}: no column {name!r}; the columns are {header}")
-    si, li = header.index(sequence), header.index(label)
-    seqs, raw = [], []
-    for r in rows[1:]:
-        if not r or not "".join(r).strip():
-            continue
-        seqs.append("".join(r[si].split()).upper())
-        raw.append(r[li].strip())
-    return _finish(seqs, raw, task, label, str(path))
+    for name, what in ((sequence, "sequence="), (label, "label=")):
+        found = [i for i, h in enumerate(header) if h == name]
+        if not found:
+            raise LabelledDataError(f"{path}: line {line}: no column {name!r}; the columns are {header} (name the "
+                                    f"right one with {what}...)", line=line, column=name)
+        if len(found) > 1:
+            raise LabelledDataError(f"{path}: line {line}: {len(found)} columns are named {name!r}; rename all but "
+                                    "one", line=line, column=name)
+    if sequence == label:
+        raise LabelledDataError(f"{path}: the label column is the sequence column {label!r}: the file has no label "
+                                f"column, or name it with label=... (the columns are {header})", line=line,
+                                column=label)
+    return header.index(sequence), header.index(label), sequence, label
 
 
 def _read_fasta(path: Path, key: str | None, task: str | None) -> LabelledSequences:
-    seqs, raw, header, chunks = [], [], None, []
+    from .embeddings import FastaError, read_fasta
 
-    def flush():
-        if header is None:
-            return
-        m = re.search(rf"\b{re.escape(key or 'label')}=(\S+)", header)
+    try:
+        records = read_fasta(path)
+    except FastaError as exc:
+        raise LabelledDataError(str(exc)) from None
+    lines = _header_lines(path)
+    seqs, raw, where = [], [], []
+    for r in records:
+        line = lines.get(r.name)
+        what = f"record {r.name!r} (line {line})"
+        m = re.search(rf"(?:^|\s){re.escape(key or 'label')}=(\S+)", r.description)
         if m:
             raw.append(m.group(1))
-        elif key is None and len(header.split()) > 1:
-            raw.append(header.split()[-1])
+        elif key is None and r.description.split():
+            raw.append(r.description.split()[-1])
         else:
-            raise ValueError(f"{path}: the header {header!r} has no label (write '>name label=VALUE')")
-        seqs.append("".join(chunks).upper())
+            raise LabelledDataError(f"{path}: {what} has no label in its header (write '>{r.name} "
+                                    f"{key or 'label'}=VALUE')", line=line, column=key or "label")
+        seqs.append(r.sequence)
+        where.append((what, line))
+    return _finish(seqs, raw, where, task, key or "label", path)
 
-    for line in path.read_text().splitlines():
+
+def _header_lines(path: Path) -> dict[str, int]:
+    """The line of each record's header (``read_fasta`` has already checked the file)."""
+    out = {}
+    for number, line in enumerate(_text(path, "FASTA file").splitlines(), 1):
         line = line.strip()
-        if line.startswith(">"):
-            flush()
-            header, chunks = line[1:], []
-        elif line:
-            chunks.append(line)
-    flush()
-    return _finish(seqs, raw, task, key or "label", str(path))
+        if line.startswith(">") and line[1:].split():
+            out.setdefault(line[1:].split()[0], number)
+    return out
 
 
 def train_valid_split(data: LabelledSequences, valid_fraction: float = 0.2, *, seed: int = 0):
     """Shuffle and split into ``(train, valid)``; classification splits keep class ratios."""
-    if not 0 < valid_fraction < 1:
-        raise ValueError(f"valid_fraction must be in (0, 1), got {valid_fraction}")
+    valid_fraction = guards.fraction("valid_fraction", valid_fraction)
     rng = np.random.default_rng(seed)
     groups = [np.arange(len(data))] if data.task == "regression" else [np.flatnonzero(data.labels == c) for c in range(len(data.classes))]
     train_idx, valid_idx = [], []
@@ -236,6 +360,7 @@ def length_buckets(lengths: Sequence[int], batch_size: int, *, seed: int | None 
 
     Returns a list of index arrays, together covering every index once.
     """
+    batch_size = guards.count("batch_size", batch_size)
     lengths = np.asarray(lengths)
     rng = np.random.default_rng(seed)
     jitter = rng.random(len(lengths)) if seed is not None else np.zeros(len(lengths))
@@ -383,11 +508,13 @@ def _predict_all(predictor: Predictor, data: LabelledSequences, batch_size: int)
 def predictions(predictor: Predictor, data: LabelledSequences, *, batch_size: int = 32) -> np.ndarray:
     """The prediction for every sequence of ``data``, in its order: values in label
     units (regression) or class ids (classification)."""
+    batch_size = guards.count("batch_size", batch_size)
     return _predict_all(predictor, data, batch_size)[0]
 
 
 def evaluate(predictor: Predictor, data: LabelledSequences, *, batch_size: int = 32) -> dict:
     """Loss and the task's metric (``spearman`` or ``accuracy``) on ``data``."""
+    batch_size = guards.count("batch_size", batch_size)
     values, loss = _predict_all(predictor, data, batch_size)
     out = {"loss": loss, "n": len(data)}
     if data.task == "regression":
@@ -490,6 +617,17 @@ def train(
     Returns:
         ``(predictor, history)``.
     """
+    steps, batch_size = guards.count("steps", steps), guards.count("batch_size", batch_size)
+    eval_every = guards.count("eval_every", eval_every) if eval_every is not None else None
+    if mode not in ("head", "full"):
+        raise ValueError(f"mode must be 'head' (frozen backbone) or 'full', got {mode!r}")
+    if learning_rate is not None and not callable(learning_rate):
+        learning_rate = guards.positive("learning_rate", learning_rate)
+    if not len(train_set):
+        raise ValueError("train_set is empty: there is nothing to train on")
+    if train_set.task != predictor.task:
+        raise ValueError(f"the predictor was made for {predictor.task}, train_set is {train_set.task}; make it with "
+                         f"Predictor.init(backbone, {train_set.task!r}, train_set.num_outputs, ...)")
     lr = learning_rate if learning_rate is not None else (1e-3 if mode == "head" else 1e-4)
     mesh = data_parallel_mesh(devices)
     n_dev = mesh.devices.size
@@ -533,11 +671,30 @@ def train(
 # --------------------------------------------------------------------------------------
 
 
+class CheckpointError(DataError, ValueError):
+    """A checkpoint that cannot be used: missing, truncated, of another model, or with
+    non-finite weights. The message names the file and what to do; a
+    :class:`workshop.data.DataError`, so ``workshop run`` reports it without a traceback."""
+
+
+def _finite(tree) -> bool:
+    leaves = jax.tree_util.tree_leaves(eqx.filter(tree, eqx.is_inexact_array))
+    return all(bool(np.isfinite(np.asarray(x)).all()) for x in leaves)
+
+
 def save_checkpoint(path: str | os.PathLike, predictor: eqx.Module, metadata: dict | None = None) -> Path:
     """Write ``predictor``'s leaves to ``path`` (and ``metadata`` to ``path.json``)
     atomically: a temporary file is written, then moved into place, so a crash never
-    leaves a half-written checkpoint."""
+    leaves a half-written checkpoint.
+
+    Raises:
+        CheckpointError: a weight is NaN or infinite (training diverged); the file
+            already at ``path``, if any, is left as it was.
+    """
     path = Path(path)
+    if not _finite(predictor):
+        raise CheckpointError(f"{path}: not written, the model has NaN or infinite weights (training diverged: "
+                              "lower the learning rate); the file already there, if any, is unchanged")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
@@ -552,6 +709,35 @@ def save_checkpoint(path: str | os.PathLike, predictor: eqx.Module, metadata: di
 
 
 def load_checkpoint(path: str | os.PathLike, like: eqx.Module) -> eqx.Module:
-    """Read a checkpoint into a model of the same structure as ``like``."""
+    """Read a checkpoint into a model of the same structure as ``like``.
+
+    Raises:
+        CheckpointError: the file is missing, truncated, holds another model (another
+            architecture, head or module: its arrays differ in shape or number from
+            ``like``'s) or NaN/infinite weights. The message names the file and the fix:
+            train again with another checkpoint path, or delete the file. The file is
+            never modified.
+    """
+    path = Path(path)
+    fix = (f"delete {path.name} (or write the next run's checkpoint elsewhere) and train again from the start")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint; train first (finetune.train(..., checkpoint=...))")
     with open(path, "rb") as f:
-        return eqx.tree_deserialise_leaves(f, like)
+        try:
+            model = eqx.tree_deserialise_leaves(f, like)
+        except Exception as exc:  # equinox: truncated (TreePathError) or another shape (RuntimeError)
+            shape = re.search(r"changed shape from (\S+) in `like` to (\S+)", str(exc))
+            why = (f"it holds arrays of shape {shape.group(2)} where this model has {shape.group(1)}: a checkpoint "
+                   "of another model (another architecture, head or module)" if shape else
+                   f"it ends early or is not a checkpoint ({type(exc).__name__}): truncated by a crash or a full "
+                   "disk, or another kind of file")
+            raise CheckpointError(f"{path} cannot be read as this model's checkpoint: {why}. To start fresh, {fix}") \
+                from None
+        extra = len(f.read())
+    if extra:
+        raise CheckpointError(f"{path} cannot be read as this model's checkpoint: {extra} bytes are left over after "
+                              f"this model's weights, so it holds a larger model. To start fresh, {fix}")
+    if not _finite(model):
+        raise CheckpointError(f"{path} holds NaN or infinite weights (a diverged run); it cannot be used. {fix[0].upper()}"
+                              f"{fix[1:]}, with a lower learning rate")
+    return model
