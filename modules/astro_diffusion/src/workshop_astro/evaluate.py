@@ -13,6 +13,9 @@ is what a perfect generator would score.
 * ``ellipticity``: ``1 - b/a`` from the flux-weighted second moments.
 * ``colour``: ``-2.5 log10(F_blue / F_red)`` (bluer is more negative).
 * ``power_spectrum``: radially averaged power spectrum of the luminance, in log10.
+* ``gini``, ``m20`` (Lotz, Primack & Madau 2004), ``asymmetry`` (Conselice 2003) and
+  ``sersic_index`` (curve-of-growth fit), on the luminance inside the Lotz et al.
+  Petrosian segmentation map: see :mod:`workshop_astro.morphology` for definitions.
 
 Distances: the 1-D Wasserstein distance divided by the held-out spread (so all metrics
 share one scale); for the power spectrum, the mean of that over wavenumber bins.
@@ -28,6 +31,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import wasserstein_distance
 
+from .morphology import MORPHOLOGY_STATS, morphology
+
 __all__ = [
     "SCALAR_STATS",
     "galaxy_statistics",
@@ -35,10 +40,11 @@ __all__ = [
     "standardized_w1",
     "nearest_neighbour_distances",
     "compare",
+    "format_table",
     "plot_report",
 ]
 
-SCALAR_STATS = ("log_flux", "half_light_radius", "concentration", "ellipticity", "colour")
+SCALAR_STATS = ("log_flux", "half_light_radius", "concentration", "ellipticity", "colour", *MORPHOLOGY_STATS)
 
 
 def _flux_images(images) -> np.ndarray:
@@ -108,12 +114,14 @@ def galaxy_statistics(images) -> dict[str, np.ndarray]:
     band = np.clip(f * inside[:, None], 0, None).sum(axis=(2, 3))  # (N, 3): R, G, B
     colour = -2.5 * np.log10((band[:, 2] + 1e-3) / (band[:, 0] + 1e-3))
     ps = np.log10(radial_power_spectrum(lum) + 1e-12)
+    morph = morphology(lum)
     return dict(
         log_flux=np.log10(np.maximum(lum.sum(axis=(1, 2)), 1e-2)),
         half_light_radius=r50,
         concentration=5 * np.log10(np.maximum(r80, 1e-3) / np.maximum(r20, 1e-3)),
         ellipticity=ell,
         colour=colour,
+        **{k: morph[k] for k in MORPHOLOGY_STATS},
         power_spectrum=ps,
     )
 
@@ -209,16 +217,32 @@ def image_grid(images, ncols: int = 8) -> np.ndarray:
     return grid
 
 
+def format_table(report: dict) -> str:
+    """The report of :func:`compare` as a plain-text table: per statistic the generated and
+    held-out mean +- standard deviation, the distance, the train-vs-held-out floor and their ratio."""
+    gen, held = report["summary_generated"], report["summary_heldout"]
+    lines = [f"{'statistic':<18} {'generated':>15} {'held-out':>15} {'distance':>9} {'floor':>7} {'ratio':>6}"]
+    for k in report["distance"]:
+        g = f"{gen[k][0]:.2f} +- {gen[k][1]:.2f}" if k in gen else ""
+        t = f"{held[k][0]:.2f} +- {held[k][1]:.2f}" if k in held else ""
+        lines.append(f"{k:<18} {g:>15} {t:>15} {report['distance'][k]:>9.2f} {report['floor'][k]:>7.2f} "
+                     f"{report['ratio'][k]:>6.2f}")
+    lines.append(f"{'mean':<18} {'':>15} {'':>15} {report['mean_distance']:>9.2f} {report['mean_floor']:>7.2f} "
+                 f"{report['mean_distance'] / max(report['mean_floor'], 1e-12):>6.2f}")
+    return "\n".join(lines)
+
+
 def plot_report(report: dict, generated, test, path, title: str = "") -> None:
-    """Figure: real vs generated grids, the metric histograms and the power spectra."""
+    """Figure: real vs generated grids, the power spectra, a histogram per statistic and the
+    distance of every statistic beside its floor."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     st = report["_stats"]
-    fig = plt.figure(figsize=(16, 9))
-    gs = fig.add_gridspec(2, 5, height_ratios=[1.3, 1])
+    fig = plt.figure(figsize=(16, 12))
+    gs = fig.add_gridspec(3, 5, height_ratios=[1.3, 1, 1])
     ax = fig.add_subplot(gs[0, 0:2])
     ax.imshow(image_grid(test[:32]))
     ax.set_title(f"held-out real galaxies ({len(test)})")
@@ -238,14 +262,25 @@ def plot_report(report: dict, generated, test, path, title: str = "") -> None:
     ax.set_title(f"power spectrum: d={report['distance']['power_spectrum']:.2f} (floor {report['floor']['power_spectrum']:.2f})", fontsize=9)
     ax.legend(fontsize=8)
     for i, name in enumerate(SCALAR_STATS):
-        ax = fig.add_subplot(gs[1, i])
+        ax = fig.add_subplot(gs[1 + i // 5, i % 5])
         allv = np.concatenate([st[s][name] for s in ("test", "train", "generated")])
-        bins = np.linspace(*np.percentile(allv, [1, 99]), 25)
+        lo, hi = np.percentile(allv, [1, 99])
+        bins = np.linspace(lo, hi if hi > lo else lo + 1, 25)
         for s, colour in (("test", "k"), ("train", "tab:blue"), ("generated", "tab:orange")):
             ax.hist(st[s][name], bins=bins, histtype="step", density=True, color=colour, label=s)
         ax.set_title(f"{name}\nd={report['distance'][name]:.2f} (floor {report['floor'][name]:.2f})", fontsize=9)
         if i == 0:
             ax.legend(fontsize=8)
+    ax = fig.add_subplot(gs[2, 4])
+    names = list(report["distance"])
+    pos = np.arange(len(names))
+    ax.barh(pos + 0.2, [report["distance"][n] for n in names], 0.4, color="tab:orange", label="generated vs held-out")
+    ax.barh(pos - 0.2, [report["floor"][n] for n in names], 0.4, color="tab:blue", label="floor: train vs held-out")
+    ax.set_yticks(pos, names, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("standardised W1 distance")
+    ax.set_title(f"mean {report['mean_distance']:.2f} (floor {report['mean_floor']:.2f})", fontsize=9)
+    ax.legend(fontsize=7)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
