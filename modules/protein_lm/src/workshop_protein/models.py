@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from workshop.data import DataError
 
 from .tokens import ALPHABET
 
@@ -48,6 +49,7 @@ __all__ = [
     "new_model",
     "save_model",
     "read_model",
+    "ModelFileError",
     "model_from_state_dict",
     "count_parameters",
     "select_model",
@@ -187,23 +189,73 @@ def save_model(path: str | os.PathLike, model, *, metadata: dict | None = None) 
     return path
 
 
+class ModelFileError(DataError, ValueError):
+    """A model file that cannot be used: missing, truncated, of another kind or
+    architecture, or with non-finite weights. The message names the file and the fix; a
+    :class:`workshop.data.DataError`, so ``workshop run`` reports it without a traceback."""
+
+
 def read_model(path: str | os.PathLike):
-    """Read a model written by :func:`save_model`. Returns ``(model, config)``."""
+    """Read a model written by :func:`save_model`. Returns ``(model, config)``.
+
+    Raises:
+        ModelFileError: the file is missing, truncated or not a ``.npz``, was written by
+            something else (another module, another format), its arrays do not fit the
+            architecture it declares, or a weight is NaN or infinite.
+    """
+    import zipfile
+    import zlib
+
     import equinox as eqx
     import jax
     import jax.numpy as jnp
 
-    with np.load(path, allow_pickle=False) as z:
-        config = json.loads(bytes(z["config_json"]).decode())
-        if config.get("format") != "workshop-protein-esm2/1":
-            raise ValueError(f"{path} is not a workshop-protein model file (format {config.get('format')!r})")
-        skel = _skeleton(config["num_layers"], config["embed_size"], config["num_heads"], config["token_dropout"])
-        params, static = eqx.partition(skel, _is_abstract)
-        shapes, treedef = jax.tree_util.tree_flatten(params)
-        leaves = [z[f"leaf_{i:04d}"] for i in range(len(shapes))]
+    path = Path(path)
+    fix = f"delete {path} and write it again with save_model (or load the shipped model: load_model('embedded'))"
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "config_json" not in z.files:
+                raise ModelFileError(f"{path} is not a workshop-protein model file: it has no 'config_json' (its arrays "
+                                     f"are {', '.join(z.files[:4]) or 'none'}{', ...' if len(z.files) > 4 else ''}); "
+                                     "give a file written by save_model")
+            try:
+                config = json.loads(bytes(z["config_json"]).decode())
+                if not isinstance(config, dict):
+                    raise ValueError(f"a {type(config).__name__}")
+            except ValueError as exc:
+                raise ModelFileError(f"{path}: its config_json is not a JSON object ({exc}); {fix}") from None
+            if config.get("format") != "workshop-protein-esm2/1":
+                raise ModelFileError(f"{path} is not a workshop-protein model file (format {config.get('format')!r}, "
+                                     "expected 'workshop-protein-esm2/1')")
+            try:
+                arch = [int(config[k]) for k in ("num_layers", "embed_size", "num_heads")]
+                skel = _skeleton(*arch, bool(config.get("token_dropout", False)))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ModelFileError(f"{path}: its config does not describe an ESM2 ({type(exc).__name__}: {exc}); "
+                                     f"{fix}") from None
+            params, static = eqx.partition(skel, _is_abstract)
+            shapes, treedef = jax.tree_util.tree_flatten(params)
+            names = sorted(k for k in z.files if k.startswith("leaf_"))
+            if len(names) != len(shapes):
+                raise ModelFileError(f"{path} holds {len(names)} weight arrays, the {arch[0]}-layer ESM2 it declares "
+                                     f"needs {len(shapes)}: the file is damaged; {fix}")
+            leaves = [z[f"leaf_{i:04d}"] for i in range(len(shapes))]
+    except (zipfile.BadZipFile, EOFError, zlib.error, OSError, KeyError) as exc:
+        raise ModelFileError(f"{path} cannot be read ({type(exc).__name__}: {exc}): truncated, or not an .npz; "
+                             f"{fix}") from None
+    except ValueError as exc:  # np.load on a file that is not an .npy/.npz at all
+        if isinstance(exc, ModelFileError):
+            raise
+        raise ModelFileError(f"{path} is not an .npz model file ({exc}); {fix}") from None
     for i, (s, x) in enumerate(zip(shapes, leaves)):
         if tuple(s.shape) != x.shape:
-            raise ValueError(f"{path}: array {i} has shape {x.shape}, the architecture needs {tuple(s.shape)}")
+            raise ModelFileError(f"{path}: array {i} has shape {x.shape}, the architecture needs {tuple(s.shape)}; "
+                                 f"{fix}")
+        if not np.isfinite(x).all():
+            raise ModelFileError(f"{path}: array {i} holds {int((~np.isfinite(x)).sum())} NaN or infinite weights "
+                                 f"(a diverged training run); {fix}")
     params = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(x) for x in leaves])
     return eqx.combine(params, static), config
 
@@ -334,22 +386,36 @@ def fetch_esm2_file(file: str) -> Path:
 
 
 def _read_official(path: Path, name: str):
-    from .torch_weights import read_checkpoint
+    from .torch_weights import UnsafeCheckpoint, read_checkpoint
 
     spec = ESM2_PRETRAINED[name]
-    ckpt = read_checkpoint(path)
+    fix = (f"delete {path}, forget its pin (workshop pins --forget protein/{path.name}) and fetch it again "
+           f"(workshop fetch protein {path.name})")
+    try:
+        ckpt = read_checkpoint(path)
+    except UnsafeCheckpoint as exc:
+        raise ModelFileError(f"{path} cannot be used as {name}: {exc}; {fix}") from None
+    except Exception as exc:  # a truncated zip, a damaged pickle stream
+        raise ModelFileError(f"{path} cannot be read as {name} ({type(exc).__name__}: {exc}): truncated or not a "
+                             f"PyTorch checkpoint; {fix}") from None
     state = ckpt["model"] if isinstance(ckpt, dict) and "model" in ckpt else ckpt
     if not isinstance(state, dict):
-        raise ValueError(f"{path} holds a {type(state).__name__}, not an ESM2 state dict")
+        raise ModelFileError(f"{path} holds a {type(state).__name__}, not an ESM2 state dict; {fix}")
     try:
         model = model_from_state_dict(state, num_heads=spec.num_heads, token_dropout=True)
-    except (ValueError, KeyError) as exc:
-        raise ValueError(f"{path} is not a checkpoint of {name}: {exc}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelFileError(f"{path} is not a checkpoint of {name}: {exc}; {fix}") from None
     if (model.num_layers, model.embed_size) != (spec.num_layers, spec.embed_size):
-        raise ValueError(
+        raise ModelFileError(
             f"{path} holds a {model.num_layers}-layer, {model.embed_size}-wide model, not {name} "
-            f"({spec.num_layers} layers, {spec.embed_size} wide)"
+            f"({spec.num_layers} layers, {spec.embed_size} wide); {fix}"
         )
+    import equinox as eqx
+    import jax
+
+    bad = sum(int((~np.isfinite(np.asarray(x))).sum()) for x in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array)))
+    if bad:
+        raise ModelFileError(f"{path} holds {bad} NaN or infinite weights; {fix}")
     return model
 
 
