@@ -39,11 +39,11 @@ def _marks() -> dict[str, str]:
 
 @click.command(epilog=EPILOG)
 @click.argument("module")
-@click.option("--to", "dest", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--to", "dest", type=click.Path(), default=None,
               help="Folder for the notebooks (default: ./workshop-notebooks/MODULE).")
 @click.option("--solutions", is_flag=True, help="Also write the solution notebooks (<lesson>_solution.ipynb).")
 @click.option("--force", is_flag=True, help="Overwrite notebooks you have edited (your changes are lost).")
-def lessons(module: str, dest: Path | None, solutions: bool, force: bool) -> None:
+def lessons(module: str, dest: str | None, solutions: bool, force: bool) -> None:
     """Write MODULE's lesson notebooks into a folder and say how to open them.
 
     A notebook you have already edited is kept unless --force is given.
@@ -451,10 +451,10 @@ def course_show(file: Path, start: str | None) -> None:
 
 @course.command("lessons", epilog=EPILOG)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--to", "dest", type=click.Path(file_okay=False, path_type=Path), default=Path("workshop-notebooks"),
+@click.option("--to", "dest", type=click.Path(), default="workshop-notebooks",
               show_default=True, help="Folder; each module's notebooks go in a subfolder named after it.")
 @click.option("--solutions", is_flag=True, help="Also write the solution notebooks.")
-def course_lessons(file: Path, dest: Path, solutions: bool) -> None:
+def course_lessons(file: Path, dest: str, solutions: bool) -> None:
     """Write the notebooks of every module of the course FILE, in agenda order."""
     from ._course import CourseError, load_course
     from ._plugins import registry
