@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from . import guards
 from .forward import esm2_logits, esm2_logits_at
 from .tokens import AA_TOKENS, AMINO_ACIDS, MASK, tokenize
 
@@ -72,7 +73,8 @@ def masked_marginals(model, seq: str, positions: Sequence[int] | None = None, *,
 
     Each position is masked on its own: one forward pass per position, ``batch_size``
     masked copies at a time through :func:`~workshop_protein.forward.esm2_logits`.
-    Every chunk has the same shape (the last one is padded), so a protein compiles once.
+    Every chunk has the same shape (the last one is padded, by less than one copy per
+    chunk), so a protein compiles once.
 
     Arguments:
         model: an esm2quinox ESM2.
@@ -84,15 +86,13 @@ def masked_marginals(model, seq: str, positions: Sequence[int] | None = None, *,
         ``float32`` array ``(len(positions), 20)`` of log-probabilities, columns in the
         order of :data:`AMINO_ACIDS`.
     """
-    tokens = jnp.asarray(tokenize(seq))
+    tokens = jnp.asarray(tokenize(guards.protein("seq", seq)))
     n = len(tokens) - 2
-    pos = np.arange(n, dtype=np.int32) if positions is None else np.asarray(list(positions), dtype=np.int32)
-    if pos.size and (pos.min() < 0 or pos.max() >= n):
-        raise IndexError(f"positions must be 0-based and below the length {n}; got {pos.min()}..{pos.max()}")
+    pos = np.arange(n, dtype=np.int32) if positions is None else guards.index_positions("positions", positions, n)
     if not pos.size:
         return np.zeros((0, 20), np.float32)
-    chunk = int(batch_size) if batch_size else masked_chunk_size(model, n)
-    chunk = min(chunk, pos.size)
+    chunk = guards.count("batch_size", batch_size) if batch_size is not None else masked_chunk_size(model, n)
+    chunk = -(-pos.size // -(-pos.size // chunk))  # as many chunks, padded as little as possible
     padded = np.concatenate([pos, np.full(-pos.size % chunk, pos[-1], np.int32)])
     out = [_masked_chunk(model, tokens, jnp.asarray(padded[i:i + chunk])) for i in range(0, padded.size, chunk)]
     return np.concatenate([np.asarray(o) for o in out])[: pos.size]
@@ -126,16 +126,16 @@ def predict_masked(model, seq: str, positions: Sequence[int] | None = None, *, k
         >>> pred = predict_masked(model, "MKT<mask>YIAKQR")
         >>> pred.top[0]          # e.g. (('A', 0.21), ('L', 0.12), ('K', 0.08))
     """
-    tokens = np.array(tokenize(seq))
+    k = guards.count("k", k)
+    tokens = np.array(tokenize(guards.protein("seq", seq)))
     if positions is None:
         positions = [int(i) - 1 for i in np.flatnonzero(tokens == MASK)]
         if not positions:
             raise ValueError("no position to predict: write <mask> in the sequence or pass positions=[...]")
-    positions = tuple(int(p) for p in positions)
     n = len(tokens) - 2
-    for p in positions:
-        if not 0 <= p < n:
-            raise IndexError(f"position {p} is outside 0..{n - 1}")
+    positions = tuple(int(p) for p in guards.index_positions("positions", positions, n))
+    if not positions:
+        raise ValueError("positions is empty: give at least one 0-based position to predict")
     tokens[[p + 1 for p in positions]] = MASK
     logits = _forward_logits(model, jnp.asarray(tokens))
     logp = np.asarray(aa_log_probs(logits[np.array(positions) + 1]))
