@@ -7,6 +7,9 @@ Importing ``workshop`` is cheap: it never imports JAX or any module's science co
 * Participants: :func:`check` inside a notebook.
 * Check authors: :mod:`workshop.checking`.
 * Data: :mod:`workshop.data`; hardware presets: :mod:`workshop.hardware`.
+* Command authors: :func:`read_text_input` reads a file the user named (a file that is
+  missing or not UTF-8 is a :class:`ConfigError`, which the launcher reports as a usage
+  error, exit code 2).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ._declaration import (
     Lesson,
     ModuleDeclaration,
 )
+from ._environment import ConfigError, read_text_input
 from ._hookspecs import hookimpl
 from ._lazy import resolve
 from ._plugins import Registry
@@ -31,6 +35,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Check",
     "Command",
+    "ConfigError",
     "DataEntry",
     "DeclarationError",
     "Demo",
@@ -42,6 +47,7 @@ __all__ = [
     "DemoOptionError",
     "check",
     "hookimpl",
+    "read_text_input",
     "resolve",
 ]
 

@@ -268,7 +268,8 @@ def _notebooks_in(decl, folder: Path) -> list[Path]:
 @click.command("check", epilog=EPILOG)
 @click.argument("target")
 @click.argument("notebook", required=False, type=click.Path(path_type=Path))
-@click.option("--timeout", default=600, show_default=True, help="Seconds allowed per notebook cell.")
+@click.option("--timeout", default=600, show_default=True, type=click.IntRange(min=1),
+              help="Seconds allowed per notebook cell.")
 @click.option("--reset", is_flag=True, help="Forget your recorded progress in MODULE.")
 def check_cmd(target: str, notebook: Path | None, timeout: int, reset: bool) -> None:
     """Your progress in a module, or run a notebook and check every exercise in it.
@@ -322,7 +323,8 @@ COMMANDS.append(check_cmd)
 @click.argument("modules", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Validate every installed module.")
 @click.option("--no-execute", is_flag=True, help="Only the static checks: do not execute notebooks.")
-@click.option("--timeout", default=300, show_default=True, help="Seconds allowed per notebook cell.")
+@click.option("--timeout", default=300, show_default=True, type=click.IntRange(min=1),
+              help="Seconds allowed per notebook cell.")
 @click.option("--preset", default="tiny", show_default=True, help="Preset the notebooks execute under.")
 @click.option("--lesson", "only", multiple=True, help="Validate only this lesson id (repeatable).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only problems and the verdict.")
@@ -387,13 +389,16 @@ COMMANDS.append(validate)
 
 @click.command(epilog=EPILOG)
 @click.argument("name")
-@click.option("--to", "dest", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--to", "dest", type=click.Path(), default=None,
               help="Folder of the new module (default: ./modules/NAME).")
 @click.option("--title", default=None, help="The module's title.")
-def new(name: str, dest: Path | None, title: str | None) -> None:
+def new(name: str, dest: str | None, title: str | None) -> None:
     """Scaffold a new module NAME: plugin, lesson with an exercise and its check, demo, tests."""
     from ._scaffold import ScaffoldError, scaffold
 
+    if dest is not None:
+        dest = _environment.folder_path(dest, "--to")
+        _environment.writable_folder(dest.parent, "--to", "choose a folder you can write to with --to")
     try:
         folder = scaffold(name, dest, title=title)
     except ScaffoldError as exc:

@@ -113,13 +113,12 @@ def parse_course(text: str, where: str = "course") -> Course:
 def load_course(path: Path) -> Course:
     """Read and parse a manifest file."""
     path = Path(path)
+    from ._environment import ConfigError, read_text_input
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CourseError(f"cannot read the course file {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise CourseError(f"cannot read the course file {path}: it is not UTF-8 text (byte {exc.start}); "
-                          "save it as UTF-8 (a TOML file)") from None
+        text = read_text_input(path, "the course file")
+    except ConfigError as exc:
+        raise CourseError(f"cannot read the course file: {exc}") from None
     c = parse_course(text, where=str(path))
     return Course(c.title, c.items, c.start, c.description, path)
 

@@ -112,6 +112,32 @@ def folder_path(value: str | os.PathLike, what: str) -> Path:
     return Path(value).expanduser()
 
 
+def read_text_input(path: str | os.PathLike, what: str) -> str:
+    """The text of an input file the user named, as UTF-8.
+
+    A missing file, a folder, an unreadable file or bytes that are not UTF-8 raise
+    :class:`ConfigError` (a usage error, exit code 2) naming ``what``, the file, the byte
+    and the fix, never a bare ``UnicodeDecodeError``.
+
+    Example::
+
+        text = read_text_input(args.fasta, "the FASTA file")
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise ConfigError(f"{what} {path} is a folder; name a file") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}; check the path") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{what} {path} is not UTF-8 text (byte {exc.start}, line {line}: "
+                          f"{data[exc.start:exc.start + 1]!r}); save it as UTF-8 and try again") from None
+
+
 # --------------------------------------------------------------------------- the variables
 
 

@@ -346,7 +346,9 @@ def scaffold(name: str, dest: Path | None = None, *, title: str | None = None, c
         if name in registry().modules:
             raise ScaffoldError(f"a module named {name!r} is already installed; choose another name")
     folder = (Path(dest) if dest is not None else Path("modules") / name).resolve()
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+    if folder.exists() and not folder.is_dir():
+        raise ScaffoldError(f"{folder} is a file, not a folder; choose another --to folder")
+    if folder.exists() and any(folder.iterdir()):
         raise ScaffoldError(f"{folder} already exists and is not empty; choose another --to folder")
     package, dist = f"workshop_{name}", f"workshop-{name.replace('_', '-')}"
     title = title or name.replace("_", " ").capitalize()

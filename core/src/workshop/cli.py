@@ -165,7 +165,8 @@ def info(module: str) -> None:
 @click.option("--out", type=click.Path(), default=None,
               help="Folder for figures and results (default: ./workshop-out/MODULE-DEMO).")
 @click.option("--budget", default=None, help="Time budget for training, e.g. 5m, 90s, 1h (default: the demo's own).")
-@click.option("--seed", default=0, show_default=True, help="Random seed.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
+              help="Random seed (0 to 2^32 - 1).")
 @click.option("--model", default=None, help="The model to use, for demos that offer a choice "
               "(e.g. workshop run protein --model esm2_t6_8M_UR50D; default: the preset's).")
 def run(module: str, demo: str | None, preset: str | None, out: str | None, budget: str | None, seed: int,
