@@ -240,6 +240,11 @@ CASES = [
     Case("course-lessons-to-under-a-file", ("course", "lessons", "{w}/course.toml", "--to", "{w}/notes.txt/x"), 2,
          ("--to: cannot write into the folder", "is a file"),
          setup=lambda w: (w.root / "course.toml").write_text('title = "A course"\n[[agenda]]\nmodule = "faultmod"\n')),
+    Case("lessons-notebook-path-is-a-folder", ("lessons", "faultmod", "--to", "{w}/nbs"), 1,
+         ("01_double.ipynb is a folder where the notebook 01_double.ipynb belongs", "nothing was written",
+          "Move it away"),
+         setup=lambda w: (w.root / "nbs" / "01_double.ipynb").mkdir(parents=True)
+         or (w.root / "nbs" / "01_double.ipynb" / "mine.txt").write_text("kept")),
     Case("notebook-not-utf8", ("check", "faultmod", "{w}/mine.ipynb"), 2,
          ("cannot read the notebook", "not UTF-8 text", "save it again as UTF-8"),
          setup=lambda w: _non_utf8(w.root / "mine.ipynb")),

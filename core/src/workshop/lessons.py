@@ -364,6 +364,11 @@ def write_lessons(decl: ModuleDeclaration, dest: Path, *, solutions: bool = Fals
     chosen = list(lessons if lessons is not None else decl.lessons)
     builds = [build(decl, lesson) for lesson in chosen]  # fail before touching the folder
     dest.mkdir(parents=True, exist_ok=True)
+    for lesson in chosen:
+        for path in (dest / f"{lesson.id}.ipynb", dest / f"{lesson.id}_solution.ipynb"):
+            if path.exists() and not path.is_file():
+                raise LessonError(f"{path} is a folder where the notebook {path.name} belongs; nothing was "
+                                  "written. Move it away, or choose another folder with --to")
     manifest_path = dest / WRITTEN_MANIFEST
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
