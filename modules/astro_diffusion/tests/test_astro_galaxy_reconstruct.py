@@ -104,3 +104,81 @@ def test_posterior_sampling_eager_python_loop_equals_jitted_scan():
     assert int(nfe) == int(nfe_j) == 13
     np.testing.assert_allclose(np.asarray(eager), np.asarray(jitted), rtol=1e-4, atol=1e-5)
     assert float(jnp.abs(eager).max()) > 0
+
+
+# --------------------------------------------------------------------------- calibration
+
+from workshop_astro.reconstruct import (  # noqa: E402
+    calibrated_coverage, gaussian_calibration, sample_calibration, wiener_posterior_std,
+)
+
+
+def test_calibrated_sampler_scores_the_reference_and_a_too_narrow_one_does_not():
+    rng = np.random.default_rng(0)
+    s = 8
+    draws = rng.normal(size=(s + 1, 2, 64, 64))  # truth and samples exchangeable: calibrated
+    mask = np.ones((2, 64, 64))
+    mask[:, :20] = 0
+    cal = sample_calibration(draws[:s], draws[s], mask)
+    for level in ("0.68", "0.95"):
+        assert abs(cal["coverage"][level]["all"] - cal["calibrated_reference"][level]) < 0.02
+        assert abs(cal["coverage"][level]["lost"] - cal["calibrated_reference"][level]) < 0.03
+    assert np.allclose(cal["rank_histogram"], 1 / (s + 1), atol=0.01) and np.isclose(sum(cal["rank_histogram"]), 1)
+    # 8 samples cannot reach 95%: the reference is about 0.95 * 7/9 (exact for a uniform posterior)
+    assert abs(calibrated_coverage(0.95, 8) - 0.95 * 7 / 9) < 0.02 and calibrated_coverage(0.95, 8) < 0.8
+    assert calibrated_coverage(0.68, 64) > calibrated_coverage(0.68, 8)
+    narrow = sample_calibration(0.5 * draws[:s], draws[s], mask)  # over-confident: U-shaped ranks
+    assert narrow["coverage"]["0.68"]["all"] < cal["calibrated_reference"]["0.68"] - 0.15
+    assert narrow["outside_samples"] > 2 * narrow["outside_samples_if_calibrated"]
+    wide = sample_calibration(2.0 * draws[:s], draws[s], mask)  # under-confident: a hump
+    assert wide["coverage"]["0.95"]["all"] > cal["calibrated_reference"]["0.95"] + 0.1
+    assert wide["outside_samples"] < 0.5 * wide["outside_samples_if_calibrated"]
+
+
+def test_gaussian_calibration_of_an_exact_gaussian_posterior():
+    rng = np.random.default_rng(1)
+    mean = rng.normal(size=(1, 100, 100))
+    std = rng.uniform(0.5, 2.0, size=mean.shape)
+    truth = mean + std * rng.normal(size=mean.shape)
+    cal = gaussian_calibration(mean, std, truth, np.ones_like(mean), bins=9)
+    assert abs(cal["coverage"]["0.68"]["all"] - 0.68) < 0.015 and abs(cal["coverage"]["0.95"]["all"] - 0.95) < 0.01
+    assert cal["coverage"]["0.68"]["lost"] is None  # nothing masked
+    assert np.allclose(cal["rank_histogram"], 1 / 9, atol=0.01)
+    bad = gaussian_calibration(mean, 0.3 * std, truth, np.ones_like(mean))
+    assert bad["coverage"]["0.95"]["all"] < 0.5
+
+
+def test_wiener_posterior_std_matches_the_error_of_the_wiener_filter_on_its_own_prior():
+    # draw images from the Gaussian prior the filter assumes (power spectrum P, image mean 0),
+    # observe them (blur + noise, nothing lost), filter: the error's per-pixel std is the
+    # closed-form posterior std
+    rng = np.random.default_rng(2)
+    h = 16
+    k = np.hypot(*np.meshgrid(np.fft.fftfreq(h) * h, np.fft.fftfreq(h) * h, indexing="ij"))
+    power = 4.0 / (1 + k**2)
+    power[0, 0] = 0.0
+    deg = Degradation.make((1, h, h), fwhm=2.5, noise_std=0.1, missing=0.0)
+    white = rng.normal(size=(200, 1, h, h))
+    x = np.real(np.fft.ifft2(np.fft.fft2(white) * np.sqrt(power)))  # |F x|^2 / (H W) = P on average
+    y = np.asarray(deg.observe(jnp.asarray(x, jnp.float32), jax.random.key(0)))
+    measured = float(np.std([wiener(y[i], deg, power) - x[i] for i in range(len(x))]))
+    predicted = wiener_posterior_std(deg, power)
+    assert abs(measured / predicted - 1) < 0.06, (measured, predicted)
+    assert predicted < float(np.sqrt(power.mean()))  # the data shrink the prior's spread
+
+
+def test_reconstruct_demo_figure_and_summary_from_synthetic_results(tmp_path):
+    from workshop_astro.demos import _calibration_line, _plot_reconstruction
+    from workshop_astro.reconstruct import RICHARDSON_LUCY_CALIBRATION
+
+    rng = np.random.default_rng(3)
+    truth = rng.uniform(-1, 0, (3, 16, 16)).astype(np.float32)
+    samples = truth + 0.1 * rng.normal(size=(8, 3, 16, 16)).astype(np.float32)
+    mask = (rng.random((3, 16, 16)) > 0.25).astype(np.float32)
+    cal = dict(posterior=sample_calibration(samples, truth, mask),
+               wiener=dict(gaussian_calibration(truth, np.full_like(truth, 0.1), truth, mask), posterior_std=0.1),
+               richardson_lucy=RICHARDSON_LUCY_CALIBRATION)
+    line = _calibration_line(cal)
+    assert "8 samples" in line and "no posterior" in line and f"{cal['posterior']['coverage']['0.68']['all']:.0%}" in line
+    _plot_reconstruction(tmp_path / "r.png", truth, samples, truth, truth, truth, cal, n_steps=10)
+    assert (tmp_path / "r.png").stat().st_size > 10000

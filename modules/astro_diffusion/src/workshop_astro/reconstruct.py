@@ -18,6 +18,15 @@ network, unlike DPS, Chung et al. 2023; close to PiGDM, Song et al. 2023)::
 Wiener deconvolution after biharmonic inpainting of the lost pixels (:func:`wiener`).
 :func:`psnr` and :func:`reduced_chi2` quantify the results.
 
+**Calibration**: PSNR does not say whether the uncertainty is right. :func:`sample_calibration`
+measures how often the true pixel lies inside the per-pixel central 68 % and 95 % intervals
+of the posterior samples and the histogram of the truth's rank among them (flat for a
+calibrated sampler), beside what an exactly calibrated sampler would score with as many
+samples (:func:`calibrated_coverage`). The Wiener filter is the posterior mean of a
+Gaussian model, whose per-pixel standard deviation is known in closed form
+(:func:`wiener_posterior_std`); :func:`gaussian_calibration` scores it the same way.
+Richardson–Lucy is a point estimate with no posterior.
+
 Example::
 
     deg = Degradation.make((3, 32, 32), fwhm=3.0, noise_std=0.05, missing=0.2, key=key)
@@ -27,6 +36,8 @@ Example::
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -35,7 +46,10 @@ from jaxtyping import Array, Float
 
 from .sde import SDE
 
-__all__ = ["gaussian_psf", "Degradation", "posterior_sample", "richardson_lucy", "wiener", "psnr", "reduced_chi2"]
+__all__ = [
+    "gaussian_psf", "Degradation", "posterior_sample", "richardson_lucy", "wiener", "wiener_posterior_std", "psnr",
+    "reduced_chi2", "calibrated_coverage", "sample_calibration", "gaussian_calibration", "RICHARDSON_LUCY_CALIBRATION",
+]
 
 
 def gaussian_psf(shape: tuple[int, int], fwhm: float) -> np.ndarray:
@@ -197,6 +211,25 @@ def wiener(y, deg: Degradation, signal_power):
     return out.astype(np.float32)
 
 
+def wiener_posterior_std(deg: Degradation, signal_power) -> float:
+    """Per-pixel posterior standard deviation of the Gaussian model behind :func:`wiener`.
+
+    The Wiener filter is the posterior mean for a stationary Gaussian prior with power
+    spectrum ``P(k)`` (``signal_power``, in the convention ``|F x|^2 / (H W)``) and white
+    Gaussian noise ``sigma^2`` behind a PSF with transfer function ``K(k)``. Each Fourier
+    mode is then an independent Gaussian with posterior power
+    ``(1 / P + |K|^2 / sigma^2)^-1 = P sigma^2 / (|K|^2 P + sigma^2)``, and by Parseval the
+    variance of every pixel is the mean of that over the modes. The image mean is taken
+    from the observation (``P(0) = 0`` for mean-subtracted training images, so that mode
+    adds nothing). Approximation: like :func:`wiener`, it treats the inpainted pixels as
+    observed, so the same value holds at lost pixels (where it is too small).
+    """
+    p = np.maximum(np.asarray(signal_power, np.float64), 0.0)
+    k2 = np.abs(np.fft.fft2(np.asarray(deg.psf, np.float64))) ** 2
+    var = deg.noise_std**2
+    return float(np.sqrt(np.mean(p * var / (k2 * p + var))))
+
+
 def mean_power_spectrum(images) -> np.ndarray:
     """``(H, W)`` mean of ``|FFT(x - mean)|^2 / (H W)`` over images and channels."""
     x = np.asarray(images, np.float64)
@@ -215,3 +248,83 @@ def reduced_chi2(estimate, y, deg: Degradation) -> float:
     """``sum(M (y - A x)^2) / (noise_std^2 * observed pixels)``: about 1 for a consistent fit."""
     r = np.asarray(deg.mask * (jnp.asarray(y) - deg(jnp.asarray(estimate))))
     return float((r**2).sum() / (deg.noise_std**2 * float(np.asarray(deg.mask).sum())))
+
+
+# --------------------------------------------------------------------------- calibration
+
+RICHARDSON_LUCY_CALIBRATION = dict(
+    available=False,
+    reason="Richardson-Lucy is a maximum-likelihood point estimate (Poisson noise): it has no posterior, "
+           "so it has no intervals to cover the truth and no rank histogram",
+)
+
+
+@lru_cache(maxsize=32)
+def calibrated_coverage(level: float, n_samples: int, trials: int = 100_000) -> float:
+    """Expected coverage of the central ``level`` interval that :func:`sample_calibration` takes
+    from ``n_samples`` draws of an exactly calibrated posterior.
+
+    Fewer samples give a narrower interval: NumPy's linear quantile at ``q`` sits at order
+    position ``1 + q (S - 1)``, and the ``j``-th of ``S`` ordered samples has ``j / (S + 1)`` of
+    the posterior below it on average, so a calibrated sampler covers about
+    ``level (S - 1) / (S + 1)`` (exact for a uniform posterior). The value returned is
+    simulated for a Gaussian posterior (the truth and the samples ``S + 1`` independent
+    normal draws, ``trials`` times, seeded): 0.54 and 0.76 for the 68 % and 95 % intervals
+    of 8 samples, 0.64 and 0.90 for 32.
+    """
+    x = np.random.default_rng(0).standard_normal((n_samples + 1, trials))
+    lo, hi = np.quantile(x[:-1], [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return float(np.mean((x[-1] >= lo) & (x[-1] <= hi)))
+
+
+def _split(values, mask):
+    """Mean of a per-pixel boolean over all, observed and lost pixels."""
+    m = np.broadcast_to(np.asarray(mask) > 0, values.shape)
+    out = dict(all=float(values.mean()), observed=float(values[m].mean()) if m.any() else None,
+               lost=float(values[~m].mean()) if (~m).any() else None)
+    return out
+
+
+def sample_calibration(samples, truth, mask, levels=(0.68, 0.95)) -> dict:
+    """Per-pixel calibration of posterior samples ``(S, C, H, W)`` against the ``truth`` ``(C, H, W)``.
+
+    Returns:
+        A JSON-ready dict: ``n_samples``; ``coverage[level]`` = fraction of pixels whose truth
+        lies inside the central interval (quantiles ``(1 -+ level) / 2`` of the samples) over
+        all, observed and lost (``mask == 0``) pixels; ``calibrated_reference[level]`` from
+        :func:`calibrated_coverage`; ``rank_histogram``: the fraction of pixels whose truth
+        has ``r`` samples below it, ``r = 0..S`` (flat at ``1 / (S + 1)`` when calibrated;
+        a U shape means the samples are too narrow, a hump too wide), and ``outside_samples``:
+        the fraction with rank 0 or ``S`` (``2 / (S + 1)`` when calibrated).
+    """
+    samples = np.asarray(samples, np.float64)
+    truth = np.asarray(truth, np.float64)
+    s = len(samples)
+    cover, ref = {}, {}
+    for level in levels:
+        lo, hi = np.quantile(samples, [(1 - level) / 2, (1 + level) / 2], axis=0)
+        cover[f"{level:g}"] = _split((truth >= lo) & (truth <= hi), mask)
+        ref[f"{level:g}"] = calibrated_coverage(level, s)
+    rank = (samples < truth[None]).sum(axis=0)
+    hist = np.bincount(rank.ravel(), minlength=s + 1) / rank.size
+    return dict(kind="posterior samples", n_samples=s, coverage=cover, calibrated_reference=ref,
+                rank_histogram=hist.tolist(), outside_samples=float(hist[0] + hist[-1]),
+                outside_samples_if_calibrated=2 / (s + 1))
+
+
+def gaussian_calibration(mean, std, truth, mask, levels=(0.68, 0.95), bins: int = 9) -> dict:
+    """The same as :func:`sample_calibration` for a Gaussian posterior ``N(mean, std^2)`` per pixel.
+
+    The intervals are ``mean +- z std`` (exact, so a calibrated posterior covers ``level``);
+    the rank histogram is that of ``Phi((truth - mean) / std)`` in ``bins`` equal bins (the
+    limit of the sample rank histogram; pass ``S + 1`` to set it beside ``S`` samples).
+    """
+    from scipy.special import ndtr, ndtri  # the standard normal CDF and its inverse
+
+    z = (np.asarray(truth, np.float64) - np.asarray(mean, np.float64)) / np.maximum(np.asarray(std, np.float64), 1e-12)
+    cover = {f"{level:g}": _split(np.abs(z) <= ndtri((1 + level) / 2), mask) for level in levels}
+    u = ndtr(z)
+    hist = np.bincount(np.minimum((u * bins).astype(int), bins - 1).ravel(), minlength=bins) / u.size
+    return dict(kind="Gaussian posterior", coverage=cover, calibrated_reference={f"{level:g}": float(level) for level in levels},
+                rank_histogram=hist.tolist(), outside_samples=float(hist[0] + hist[-1]),
+                outside_samples_if_calibrated=2 / bins)
