@@ -31,6 +31,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Bool, Float, Int
 
+from . import guards
 from .embeddings import input_embedding
 from .finetune import residue_mask
 from .tokens import PAD
@@ -238,9 +239,17 @@ def fit_contact_head(
     Returns:
         The fitted :class:`ContactHead`.
     """
+    steps, learning_rate = guards.count("steps", steps), guards.positive("learning_rate", learning_rate)
+    l1 = guards.positive("l1", l1, zero=True)
+    if len(features) != len(contacts) or not len(features):
+        raise ValueError(f"features and contacts must be one entry per protein (at least one), got {len(features)} and "
+                         f"{len(contacts)}")
     xs, ys = [], []
-    for f, c in zip(features, contacts):
+    for k, (f, c) in enumerate(zip(features, contacts)):
         L = c.shape[0]
+        if np.shape(f)[:2] != (L, L) or np.shape(c) != (L, L):
+            raise ValueError(f"protein {k}: features of shape {np.shape(f)} and contacts of shape {np.shape(c)}; both "
+                             "must cover the same L x L residue pairs (features (L, L, C), contacts (L, L))")
         i, j = np.triu_indices(L, k=min_separation)
         xs.append(np.asarray(f)[i, j])
         ys.append(np.asarray(c)[i, j].astype(np.float32))
@@ -287,12 +296,14 @@ def contacts_from_coords(coords: Float[Array, "L 3"], threshold: float = 8.0) ->
 def contact_precision(probs, true_contacts, *, min_separation: int = 6, top: int | None = None) -> float:
     """Precision of the ``top`` most probable pairs with ``|i - j| >= min_separation``
     (default ``top = L // 5``: "top-L/5 precision", the usual ESM figure)."""
-    p, t = np.asarray(probs), np.asarray(true_contacts, bool)
+    p, t = guards.square_map("probs", probs), guards.square_map("true_contacts", true_contacts).astype(bool)
+    if p.shape != t.shape:
+        raise ValueError(f"probs has shape {p.shape}, true_contacts {t.shape}: they must describe the same protein")
     L = t.shape[0]
     i, j = np.triu_indices(L, k=min_separation)
     if len(i) == 0:
         raise ValueError(f"no pairs with separation >= {min_separation} in a protein of {L} residues")
-    top = max(1, L // 5) if top is None else top
+    top = max(1, L // 5) if top is None else guards.count("top", top)
     order = np.argsort(-p[i, j], kind="stable")[:top]
     return float(t[i[order], j[order]].mean())
 

@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import guards
 from .tokens import AA_TOKENS, MASK, detokenize, tokenize
 
 __all__ = [
@@ -118,9 +119,15 @@ def anneal(
     Returns:
         An :class:`AnnealResult`.
     """
-    tokens0 = jnp.asarray(tokenize(start))
-    L = len(start)
-    free = np.setdiff1d(np.arange(L), np.asarray(fixed, int))
+    steps = guards.count("steps", steps)
+    if len(temperature) != 2:
+        raise ValueError(f"temperature must be (start, end), got {temperature!r}")
+    temperature = (guards.positive("temperature[0]", temperature[0]), guards.positive("temperature[1]", temperature[1]))
+    proposal_temperature = guards.positive("proposal_temperature", proposal_temperature)
+    tokens0 = jnp.asarray(tokenize(guards.protein("start", start)))
+    L = len(tokens0) - 2
+    fixed = guards.index_positions("fixed", fixed, L)
+    free = np.setdiff1d(np.arange(L), fixed)
     if len(free) == 0:
         raise ValueError("every position is fixed: nothing to design")
     free = jnp.asarray(free)

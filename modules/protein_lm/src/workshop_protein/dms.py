@@ -213,7 +213,10 @@ class DMSAssay:
 def _read_lines(path: Path) -> list[str]:
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as e:
+            raise DMSTableError(f"{path}: a damaged gzip file ({e}): download or copy it again") from None
     try:
         return raw.decode("utf-8-sig").splitlines()
     except UnicodeDecodeError as e:
@@ -265,7 +268,15 @@ def read_dms_table(
         raise DMSTableError(f"{path}: give the wild-type sequence (wild_type=...); the file has no '# wild_type:' line")
     if bad := sorted(set(wild_type) - set(AMINO_ACIDS)):
         raise DMSTableError(f"{path}: the wild type contains {''.join(bad)!r}; only the 20 amino acids {AMINO_ACIDS}")
-    offset = int(meta.get("offset", 0)) if offset is None else int(offset)
+    given = meta.get("offset", 0) if offset is None else offset
+    try:
+        if isinstance(given, bool) or (isinstance(given, float) and not given.is_integer()):
+            raise ValueError
+        offset = int(given)
+    except (TypeError, ValueError):
+        where = "its '# offset:' line" if offset is None else "offset="
+        raise DMSTableError(f"{path}: the offset ({where}) is {given!r}, not a whole number: the residue number of "
+                            "the wild type's first residue, minus 1") from None
     header_text = lines[first]
     if delimiter is None:
         delimiter = "\t" if "\t" in header_text and "," not in header_text else ","

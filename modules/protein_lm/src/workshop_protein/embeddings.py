@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from . import guards
 from .tokens import CLS, EOS, MASK, MAX_RESIDUES, PAD, InvalidSequence, SequenceTooLong, token_id, tokenize
 
 __all__ = [
@@ -399,8 +400,7 @@ def embed(
         tokens.InvalidSequence: a character that is not an amino acid.
         ValueError: an unknown ``layer`` or ``too_long``.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    batch_size = guards.count("batch_size", batch_size)
     layer = resolve_layer(model, layer)
     names, seqs, residues = _checked(sequences, too_long, max_residues)
     # Pieces: (sequence index, first residue, residues); a long sequence may give several.

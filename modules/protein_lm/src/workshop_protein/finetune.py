@@ -726,7 +726,7 @@ def load_checkpoint(path: str | os.PathLike, like: eqx.Module) -> eqx.Module:
         try:
             model = eqx.tree_deserialise_leaves(f, like)
         except Exception as exc:  # equinox: truncated (TreePathError) or another shape (RuntimeError)
-            shape = re.search(r"changed shape from (\S+) in `like` to (\S+)", str(exc))
+            shape = re.search(r"changed shape from (\(.*?\)) in `like` to (\(.*?\))", str(exc))
             why = (f"it holds arrays of shape {shape.group(2)} where this model has {shape.group(1)}: a checkpoint "
                    "of another model (another architecture, head or module)" if shape else
                    f"it ends early or is not a checkpoint ({type(exc).__name__}): truncated by a crash or a full "
@@ -738,6 +738,6 @@ def load_checkpoint(path: str | os.PathLike, like: eqx.Module) -> eqx.Module:
         raise CheckpointError(f"{path} cannot be read as this model's checkpoint: {extra} bytes are left over after "
                               f"this model's weights, so it holds a larger model. To start fresh, {fix}")
     if not _finite(model):
-        raise CheckpointError(f"{path} holds NaN or infinite weights (a diverged run); it cannot be used. {fix[0].upper()}"
-                              f"{fix[1:]}, with a lower learning rate")
+        raise CheckpointError(f"{path} holds NaN or infinite weights (a diverged run) and cannot be used: {fix}, "
+                              "with a lower learning rate")
     return model

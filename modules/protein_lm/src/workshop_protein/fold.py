@@ -29,6 +29,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float
 
+from . import guards
 from .pdbfile import read_ca_pdb, write_ca_pdb
 
 __all__ = [
@@ -89,7 +90,13 @@ def fold_from_contacts(
     Returns:
         ``(coords (L, 3), loss)`` of the best start.
     """
-    probs = jnp.asarray(probs, jnp.float32)
+    probs = guards.square_map("probs", probs)
+    if probs.min() < 0 or probs.max() > 1:
+        raise ValueError(f"probs must be contact probabilities in [0, 1], got values {probs.min():.3g}..{probs.max():.3g}"
+                         " (pass jax.nn.sigmoid of logits)")
+    restarts, steps = guards.count("restarts", restarts), guards.count("steps", steps)
+    learning_rate = guards.positive("learning_rate", learning_rate)
+    probs = jnp.asarray(probs)
     L = probs.shape[0]
     opt = optax.adam(learning_rate)
     loss = lambda x: fold_loss(x, probs, **loss_kwargs)  # noqa: E731

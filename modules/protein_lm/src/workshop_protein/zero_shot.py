@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import guards
 from .baselines import blosum62_table, frequency_table
 from .dms import DMSAssay
 from .mlm import masked_marginals
@@ -126,6 +127,7 @@ def sample_variants(assay: DMSAssay, k: int, seed: int) -> np.ndarray:
 
     The same seed gives the same variants; a split with at most ``k`` variants is kept whole.
     """
+    k = guards.count("k", k)
     rng = np.random.default_rng(seed)
     picked = []
     for n in (1, 2):
@@ -213,7 +215,10 @@ def spearman_bootstrap(x, y, *, n_boot: int = 1000, seed: int = 0, level: float 
         seed: the seed; the same seed gives the same interval.
         level: the interval's coverage.
     """
+    n_boot, level = guards.count("n_boot", n_boot), guards.fraction("level", level)
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(f"x and y must be paired 1-D values of one length, got shapes {x.shape} and {y.shape}")
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]
     n = len(x)
