@@ -472,6 +472,7 @@ def test_a_local_folder_mirror_is_copied_and_verified(world):
     (world.cache / "faultmod" / "other.bin").unlink()
     r = invoke(world, "fetch", "faultmod", "other.bin", env={"WORKSHOP_MIRROR": (mirror.parent.as_uri())})
     assert r.exit_code == 1 and "does not match its registry sha256" in r.output
+    assert "The mirror (WORKSHOP_MIRROR) holds a different or damaged copy" in " ".join(r.output.split())
     assert not (world.cache / "faultmod" / "other.bin").exists()
 
 

@@ -338,10 +338,13 @@ class ModuleData:
             )
         except ValueError as exc:
             if "hash" in str(exc).lower():
+                fix = ("The mirror (WORKSHOP_MIRROR) holds a different or damaged copy: ask for a fresh one, "
+                       "or unset WORKSHOP_MIRROR to download from the source." if _environment.mirror() else
+                       "The host may serve a different or truncated file: try again later, or use a mirror "
+                       "(WORKSHOP_MIRROR).")
                 raise DataCorrupt(
                     f"the download of {e.name!r} from {url} does not match its registry sha256 "
-                    f"({e.sha256[:12]}…); the file was discarded. The host may serve a different "
-                    "or truncated file: try again later, or use a mirror (WORKSHOP_MIRROR)."
+                    f"({e.sha256[:12]}…); the file was discarded. {fix}"
                 ) from exc
             raise
         except Exception as exc:  # network errors: say what failed and how to recover
