@@ -541,3 +541,16 @@ def test_a_second_plugin_with_a_taken_name_names_the_first(world):
     (b,) = reg.broken
     assert "a module named 'faultmod' is already installed (from" in b.error and "Rename one" in b.error
     assert reg.modules["faultmod"].title == "Fault module"
+
+
+def test_fetch_all_names_a_broken_plugin_instead_of_skipping_it(world):
+    from workshop._plugins import BrokenPlugin
+
+    reg = Registry(plugins=(_plugin(world.base),), use_entry_points=False)
+    reg.broken.append(BrokenPlugin("wrecked", "wrecked.plugin", "ImportError: nope"))
+    set_registry(reg)
+    r = CliRunner().invoke(main, ["fetch", "--all"])
+    assert r.exit_code == 1, r.output
+    assert "ok       faultmod/other.bin" in r.output  # the others are still fetched
+    assert "FAILED   wrecked (broken plugin, its data is unknown)  ImportError: nope" in r.output
+    assert "Traceback" not in r.output

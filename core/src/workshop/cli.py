@@ -253,6 +253,10 @@ def fetch(module: str | None, files: tuple[str, ...], all_: bool) -> None:
             except DataError as exc:
                 failed += 1
                 click.echo(click.style(f"FAILED   {d.name}/{name}", fg="red") + f"  {exc}", err=True)
+    for b in reg.broken if all_ else ():
+        failed += 1  # its data is unknown, so --all could not fetch everything: said, not skipped silently
+        click.echo(click.style(f"FAILED   {b.name} (broken plugin, its data is unknown)", fg="red")
+                   + f"  {b.error} (see 'workshop doctor')", err=True)
     if failed:
         sys.exit(EXIT_PROBLEM)
 
