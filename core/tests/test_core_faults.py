@@ -233,6 +233,9 @@ CASES = [
           "choose a folder you can write to with --out")),
     Case("out-is-a-file", ("run", "faultmod", "hello", "--out", "{w}/notes.txt"), 2,
          ("notes.txt is a file, not a folder", "--out")),
+    Case("out-dangling-link", ("run", "faultmod", "hello", "--out", "{w}/gone"), 2,
+         ("gone is a link to", "which does not exist", "choose a folder you can write to with --out"),
+         setup=lambda w: (w.root / "gone").symlink_to(w.root / "nowhere")),
     Case("out-empty", ("run", "faultmod", "hello", "--out", ""), 2, ("--out was given an empty path", "name a folder")),
     Case("lessons-to-under-a-file", ("lessons", "faultmod", "--to", "{w}/notes.txt/nb"), 2,
          ("--to: cannot write into the folder", "is a file", "choose a folder you can write to with --to")),
@@ -554,3 +557,16 @@ def test_fetch_all_names_a_broken_plugin_instead_of_skipping_it(world):
     assert "ok       faultmod/other.bin" in r.output  # the others are still fetched
     assert "FAILED   wrecked (broken plugin, its data is unknown)  ImportError: nope" in r.output
     assert "Traceback" not in r.output
+
+
+def test_the_default_cache_is_pooch_s_and_listing_does_not_import_pooch(tmp_path):
+    import subprocess
+
+    code = ("import sys; from workshop.cli import main\ntry:\n    main(['list'])\nexcept SystemExit:\n    pass\n"
+            "print('POOCH' if 'pooch' in sys.modules else 'no-pooch')\n"
+            "import pooch; from workshop._environment import cache_dir\n"
+            "print(cache_dir() == pooch.os_cache('workshop'))")
+    env = {k: v for k, v in os.environ.items() if k != "WORKSHOP_CACHE"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-2:] == ["no-pooch", "True"], out.stdout

@@ -71,6 +71,8 @@ def _blocking_file(path: Path) -> Path | None:
 
 def _reason(path: Path, exc: OSError) -> str:
     blocker = _blocking_file(path)
+    if blocker is not None and blocker.is_symlink() and not blocker.exists():
+        return f"{blocker} is a link to {os.readlink(blocker)}, which does not exist"
     if blocker is not None:
         return (f"{blocker} is a file, not a folder" if blocker == path
                 else f"{blocker} is a file, so no folder can be made under it")
@@ -162,9 +164,9 @@ def cache_dir() -> Path:
             raise ConfigError(f"WORKSHOP_CACHE={env!r} {where}, not a folder; point WORKSHOP_CACHE at a folder "
                               "(it is created when missing), or unset it to use the default cache folder")
         return path
-    import pooch
+    import platformdirs  # the folder pooch.os_cache("workshop") names, without importing pooch (0.3 s)
 
-    return Path(pooch.os_cache("workshop"))
+    return Path(platformdirs.user_cache_dir("workshop"))
 
 
 def writable_cache() -> Path:
