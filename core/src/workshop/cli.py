@@ -184,12 +184,10 @@ def run(module: str, demo: str | None, preset: str | None, out: str | None, budg
     except KeyError:
         raise UsageProblem(unknown_message(f"demo of module {module!r} named", demo or "", [x.name for x in d.demos],
                                            hint=f"'workshop info {module}' lists them")) from None
-    try:
-        seconds = hwmod.parse_duration(budget) if budget is not None else None
-        if preset is not None:
-            hwmod.validate_preset(preset)
-    except (hwmod.BudgetError, hwmod.PresetError) as exc:
-        raise UsageProblem(str(exc)) from None
+    # Bad values raise ConfigError (BudgetError, PresetError): usage errors, exit code 2.
+    seconds = hwmod.parse_duration(budget) if budget is not None else None
+    if preset is not None:
+        hwmod.validate_preset(preset)
     if model is not None and not model.strip():
         raise UsageProblem("--model was given an empty name; name a model (see 'workshop info "
                            f"{module}') or leave --model out for the preset's")

@@ -31,8 +31,8 @@ class PresetError(ConfigError):
     """An unknown preset name (the message lists the valid ones); a usage error."""
 
 
-class BudgetError(ValueError):
-    """A duration that cannot be parsed (the message shows valid forms)."""
+class BudgetError(ConfigError):
+    """A duration that cannot be parsed (the message shows valid forms); a usage error."""
 
 
 @dataclass(frozen=True)
