@@ -19,9 +19,9 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
-__all__ = ["CheckFailed", "NotAttempted", "call", "assert_close", "assert_shape", "expect", "describe"]
+__all__ = ["CheckFailed", "NotAttempted", "call", "assert_close", "assert_shape", "expect", "describe", "diagnose"]
 
 
 class CheckFailed(Exception):
@@ -154,14 +154,74 @@ def assert_shape(got: Any, shape: tuple, *, what: str, hint: str | None = None) 
         )
 
 
-def assert_close(got: Any, expected: Any, *, what: str, hint: str | None = None, rtol: float = 1e-5, atol: float = 1e-6) -> None:
+def _matches(got: Any, answer: Any, rtol: float, atol: float) -> bool:
+    """Whether ``got`` equals ``answer`` leaf by leaf (same count, shapes and values, NaN equal to NaN)."""
+    import numpy as np
+
+    g_leaves, a_leaves = _tree_leaves(got), _tree_leaves(answer)
+    if len(g_leaves) != len(a_leaves):
+        return False
+    for g, a in zip(g_leaves, a_leaves):
+        try:
+            g_arr, a_arr = np.asarray(g, dtype=np.float64), np.asarray(a, dtype=np.float64)
+        except (TypeError, ValueError):
+            return False
+        if g_arr.shape != a_arr.shape:
+            return False
+        with np.errstate(invalid="ignore"):
+            if not np.isclose(g_arr, a_arr, rtol=rtol, atol=atol, equal_nan=True).all():
+                return False
+    return True
+
+
+def diagnose(got: Any, mistakes: Mapping[str, Any], *, rtol: float = 1e-4, atol: float = 1e-5) -> str | None:
+    """Name the typical mistake that explains a wrong answer, from its numbers.
+
+    Arguments:
+        got: the participant's (wrong) answer: an array, a number or a pytree of them.
+        mistakes: the name of each typical mistake -> the answer that mistake gives on the
+            same input (an array or pytree, or a function of no arguments computing it, so
+            that costly candidates are only computed when needed).
+        rtol, atol: how close ``got`` must be to a mistake's answer to be recognised.
+
+    Returns:
+        The name of the first mistake whose answer ``got`` matches, or ``None``.
+
+    Example::
+
+        >>> right = 1.5
+        >>> diagnose(-1.5, {"the sign is flipped": -right, "a factor of 2": 2 * right})
+        'the sign is flipped'
+        >>> diagnose(0.7, {"the sign is flipped": -right, "a factor of 2": 2 * right}) is None
+        True
+    """
+    for name, answer in mistakes.items():
+        if callable(answer):
+            try:
+                answer = answer()
+            except Exception:  # a candidate that cannot be computed on this input explains nothing
+                continue
+        if _matches(got, answer, rtol, atol):
+            return name
+    return None
+
+
+def assert_close(got: Any, expected: Any, *, what: str, hint: str | None = None, rtol: float = 1e-5, atol: float = 1e-6,
+                 mistakes: Mapping[str, tuple[Any, str]] | None = None) -> None:
     """Fail unless ``got`` matches ``expected`` (arrays, scalars or pytrees of them).
 
     Compares structure, then shapes, then values (``|got - expected| <= atol + rtol |expected|``),
-    and reports the worst element.
+    and reports the worst element. ``mistakes`` maps the name of a typical mistake to
+    ``(the answer it gives, the hint that fixes it)``: when ``got`` is wrong and matches one
+    (see :func:`diagnose`), the message names that mistake and its hint replaces ``hint``.
     """
     import numpy as np
 
+    if mistakes and not _matches(got, expected, rtol, atol):
+        name = diagnose(got, {k: v[0] for k, v in mistakes.items()}, rtol=max(rtol, 1e-4), atol=max(atol, 1e-5))
+        if name is not None:
+            raise CheckFailed(f"{what} is wrong: {name}", expected=expected if _is_small(expected) else None,
+                              got=got if _is_small(got) else None, hint=mistakes[name][1])
     g_leaves, e_leaves = _tree_leaves(got), _tree_leaves(expected)
     if len(g_leaves) != len(e_leaves):
         raise CheckFailed(
@@ -197,6 +257,16 @@ def assert_close(got: Any, expected: Any, *, what: str, hint: str | None = None,
                 got=g_arr[idx] if idx else g_arr,
                 hint=hint,
             )
+
+
+def _is_small(x: Any) -> bool:
+    """A value short enough to print whole beside the message (a number or a short array)."""
+    import numpy as np
+
+    try:
+        return np.asarray(x).size <= 6
+    except Exception:
+        return False
 
 
 def expect(condition: bool, message: str, *, hint: str | None = None) -> None:
