@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from . import guards
 from .sde import SDE
 
 __all__ = ["sample_times", "dsm_loss", "dsm_loss_at"]
@@ -44,6 +45,8 @@ __all__ = ["sample_times", "dsm_loss", "dsm_loss_at"]
 
 def sample_times(key: PRNGKeyArray, n: int, t_eps: float, T: float, method: str = "stratified") -> Float[Array, " n"]:
     """``n`` times in ``[t_eps, T]``: ``"stratified"``, ``"antithetic"`` or ``"uniform"``."""
+    n = guards.count("n", n)
+    guards.time_window(t_eps, T, zero=True)
     if method == "stratified":
         u = (jax.random.uniform(key, ()) + jnp.arange(n) / n) % 1.0
     elif method == "antithetic":
@@ -116,6 +119,10 @@ def dsm_loss(
     Returns:
         The scalar loss; differentiate it with ``eqx.filter_grad``.
     """
+    guards.float_array("x0_batch", x0_batch, layout="(batch, ...)")
+    if jnp.ndim(x0_batch) < 2 or not jnp.shape(x0_batch)[0]:
+        raise ValueError(f"x0_batch must be a batch (batch, ...) of at least one sample, got shape "
+                         f"{jnp.shape(x0_batch)}")
     kt, ke = jax.random.split(key)
     t = sample_times(kt, x0_batch.shape[0], t_eps, sde.T, time_sampling)
     eps = jax.random.normal(ke, x0_batch.shape)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import wasserstein_distance
 
+from . import guards
 from .morphology import MORPHOLOGY_STATS, morphology
 
 __all__ = [
@@ -175,7 +176,14 @@ def compare(generated, train, test, *, seed: int = 0) -> dict:
         training set of generated and of held-out images, and their ratio: well below 1
         means the generator copies its training set).
     """
-    generated, train, test = (np.asarray(a, np.float32) for a in (generated, train, test))
+    generated = guards.model_images("generated", generated, values=False)
+    train, test = guards.model_images("train", train), guards.model_images("test", test)
+    if not generated.shape[1:] == train.shape[1:] == test.shape[1:]:
+        raise ValueError(f"generated {generated.shape}, train {train.shape} and test {test.shape} must be images "
+                         "of one size")
+    for name, a in (("generated", generated), ("train", train), ("test", test)):
+        if len(a) < 2:
+            raise ValueError(f"{name} holds {len(a)} image(s); distributions need at least 2 (use 100 or more)")
     rng = np.random.default_rng(seed)
     n = min(len(generated), len(train))
     train_sub = train[rng.choice(len(train), size=n, replace=False)]

@@ -25,7 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import guards
+
 __all__ = [
+    "StampsError",
     "GalaxyData",
     "detect_sources",
     "extract_stamps",
@@ -53,8 +56,12 @@ class GalaxyData:
 
 
 def to_model(images_uint8: np.ndarray) -> np.ndarray:
-    """``uint8 (N, H, W, 3)`` -> ``float32 (N, 3, H, W)`` in ``[-1, 1]``."""
-    x = np.asarray(images_uint8, dtype=np.float32) / 127.5 - 1.0
+    """``uint8 (N, H, W, 3)`` -> ``float32 (N, 3, H, W)`` in ``[-1, 1]``.
+
+    Raises ``ValueError`` for channels-first, grey, non-square or non-``uint8`` images
+    (saying how to convert them), instead of rescaling them wrongly.
+    """
+    x = guards.pixel_images("images_uint8", images_uint8).astype(np.float32) / 127.5 - 1.0
     return np.ascontiguousarray(np.moveaxis(x, -1, -3))
 
 
@@ -213,11 +220,54 @@ def save_stamps(path: str | os.PathLike, built: dict) -> None:
     os.replace(tmp, path)
 
 
+class StampsError(ValueError):
+    """A stamps file that cannot be used as galaxy images; the message names the file,
+    the array and the fix."""
+
+
 def load_stamps(path: str | os.PathLike) -> GalaxyData:
-    """Read a stamps ``.npz`` (from :func:`save_stamps`) as model-ready :class:`GalaxyData`."""
-    with np.load(path, allow_pickle=False) as z:
-        meta = json.loads(bytes(z["meta"]).decode()) if "meta" in z else {}
-        return GalaxyData(train=to_model(z["train"]), test=to_model(z["test"]), meta=meta)
+    """Read a stamps ``.npz`` (from :func:`save_stamps`) as model-ready :class:`GalaxyData`.
+
+    Raises:
+        StampsError: the file is missing or not an ``.npz``, has no ``train``/``test``
+            arrays, or holds images that are not ``uint8 (N, H, W, 3)`` (channels first,
+            grey, floats in ``[0, 1]``), of two sizes, or empty.
+    """
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise StampsError(f"{path}: no such stamps file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in ("train", "test") if k not in z.files]
+            if missing:
+                raise StampsError(f"{path} has no {' or '.join(repr(k) for k in missing)} array (its arrays: "
+                                  f"{', '.join(z.files) or 'none'}); a stamps file holds uint8 (N, H, W, 3) 'train' "
+                                  "and 'test' images (galaxies.save_stamps writes one)")
+            arrays = {k: z[k] for k in ("train", "test")}
+            meta_raw = z["meta"] if "meta" in z.files else None
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise StampsError(f"{path} cannot be read ({type(exc).__name__}: {exc}): truncated, or not an .npz") from None
+    except ValueError as exc:
+        if isinstance(exc, StampsError):
+            raise
+        raise StampsError(f"{path} is not an .npz of images ({exc})") from None
+    try:
+        meta = json.loads(bytes(meta_raw).decode()) if meta_raw is not None else {}
+    except ValueError as exc:
+        raise StampsError(f"{path}: its 'meta' is not JSON ({exc})") from None
+    for k, a in arrays.items():
+        try:
+            guards.pixel_images(f"{path}: '{k}'", a)
+        except ValueError as exc:
+            raise StampsError(str(exc)) from None
+        if not len(a):
+            raise StampsError(f"{path}: '{k}' holds no images")
+    if arrays["train"].shape[1:] != arrays["test"].shape[1:]:
+        raise StampsError(f"{path}: 'train' images are {arrays['train'].shape[1:]}, 'test' images "
+                          f"{arrays['test'].shape[1:]}; both sets must have one size")
+    return GalaxyData(train=to_model(arrays["train"]), test=to_model(arrays["test"]), meta=meta)
 
 
 # --------------------------------------------------------------------------- augmentation
@@ -247,6 +297,9 @@ def downsample(images: np.ndarray, resolution: int, chunk: int = 256) -> np.ndar
     ``S`` must be a multiple of ``resolution`` (256 -> 128, 64, 32, ...). Works in chunks
     so a large HDF5 file is never fully in memory.
     """
+    resolution = guards.count("resolution", resolution)
+    if len(images.shape) != 4 or images.shape[1] != images.shape[2]:
+        raise ValueError(f"downsample takes square images (N, S, S, C), got shape {tuple(images.shape)}")
     n, s = images.shape[0], images.shape[1]
     if s % resolution:
         raise ValueError(f"cannot area-average {s}x{s} images to {resolution}x{resolution}: {s} is not a multiple")
@@ -280,11 +333,19 @@ def galaxy10_processor(resolution: int, *, holdout_fraction: float = 0.1, seed: 
         import h5py
 
         with h5py.File(src, "r") as f:
+            if "images" not in f:
+                raise StampsError(f"{src}: no 'images' dataset (it has {', '.join(f.keys()) or 'none'}); is it "
+                                  "Galaxy10_DECals.h5? Delete it and fetch it again")
             images = f["images"]
-            if images.ndim != 4 or images.shape[-1] != 3:
-                raise ValueError(f"{src.name}: expected images of shape (N, H, W, 3), found {images.shape}")
+            try:
+                guards.pixel_images(f"{src.name}: 'images'", images[:2])
+            except ValueError as exc:
+                raise StampsError(f"{exc}. Galaxy10 DECals stores uint8 (N, 256, 256, 3); delete {src} and fetch "
+                                  "it again") from None
             small = downsample(images, resolution)
             labels = np.asarray(f["ans"]) if "ans" in f else np.zeros(len(small), np.int64)
+            if labels.shape != (len(small),):
+                raise StampsError(f"{src}: 'ans' holds {labels.shape} labels for {len(small)} images")
         rng = np.random.default_rng(seed)
         is_test = np.zeros(len(small), bool)
         is_test[rng.permutation(len(small))[: max(1, int(round(holdout_fraction * len(small))))]] = True

@@ -74,6 +74,12 @@ def log_likelihood(
     Returns:
         ``(log p(x), nfe)``: ``nfe`` counts evaluations of the augmented velocity.
     """
+    from . import guards
+
+    guards.float_array("x", x, layout="(one point; vmap for a batch)")
+    guards.time_window(t_eps, sde.T)
+    guards.positive("rtol", rtol), guards.positive("atol", atol)
+    max_steps = guards.count("max_steps", max_steps)
     x = jnp.asarray(x, dtype=jnp.result_type(float))
     if divergence == "hutchinson":
         if key is None:

@@ -23,10 +23,14 @@ from pathlib import Path
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from workshop.data import DataError
 
 from .unet import UNet, UNetConfig, init_unet
 
-__all__ = ["PRETRAINED_NAME", "PRETRAIN_CUTS", "pretrain_stamps", "export_pretrained", "load_pretrained", "read_header"]
+__all__ = ["PRETRAINED_NAME", "PRETRAIN_CUTS", "PretrainedFileError", "pretrain_stamps", "export_pretrained",
+           "load_pretrained", "read_header"]
 
 PRETRAINED_NAME = "unet64_hdf.eqx"
 _MAGIC = b"WSUNET01"
@@ -44,6 +48,11 @@ def pretrain_stamps() -> tuple:
 
     built = build_hdf_stamps(64, **PRETRAIN_CUTS)
     return to_model(built["train"]), to_model(built["test"]), built["meta"]
+
+
+def _non_finite(x) -> int:
+    """NaN and infinite values of one weight array, counted by NumPy (no XLA program per shape)."""
+    return int((~np.isfinite(np.asarray(x, np.float32))).sum())
 
 
 def _cast(model, dtype):
@@ -67,25 +76,73 @@ def write_tree_file(path: str | os.PathLike, magic: bytes, header: bytes, tree) 
     return hashlib.sha256(blob).hexdigest()
 
 
+class PretrainedFileError(DataError, ValueError):
+    """A model file that cannot be used: missing, truncated, another kind of file, or with
+    non-finite weights. The message names the file and the fix; a
+    :class:`workshop.data.DataError`, so ``workshop run`` reports it without a traceback."""
+
+
+def _fix(path) -> str:
+    return (f"delete {path} and fetch or export it again (the shipped model: workshop fetch astro "
+            f"{PRETRAINED_NAME}; your own: export_pretrained)")
+
+
 def read_tree_header(path: str | os.PathLike, magic: bytes, what: str) -> dict:
     """The JSON header of a file written by :func:`write_tree_file` with ``magic``."""
+    path = Path(path)
+    if not path.is_file():
+        raise PretrainedFileError(f"{path}: no such {what} file")
     with open(path, "rb") as f:
-        if f.read(8) != magic:
-            raise ValueError(f"{path} is not a workshop_astro {what}")
+        found = f.read(8)
+        if found != magic:
+            raise PretrainedFileError(f"{path} is not a workshop_astro {what}: it starts with {found!r}, not "
+                                      f"{magic!r} (another kind of file, or another module's); {_fix(path)}")
         n = int.from_bytes(f.read(8), "little")
-        return json.loads(f.read(n))
+        raw = f.read(n)
+    try:
+        if len(raw) != n:
+            raise ValueError(f"{len(raw)} of {n} bytes")
+        header = json.loads(raw)
+        if not isinstance(header, dict):
+            raise ValueError(f"a JSON {type(header).__name__}")
+    except ValueError as exc:
+        raise PretrainedFileError(f"{path}: its header cannot be read ({exc}): the file is truncated or damaged; "
+                                  f"{_fix(path)}") from None
+    return header
 
 
 def read_tree(path: str | os.PathLike, like):
-    """The leaves of a file written by :func:`write_tree_file`, in the structure of ``like``."""
+    """The leaves of a file written by :func:`write_tree_file`, in the structure of ``like``.
+
+    Raises:
+        PretrainedFileError: the weights end early, do not fit ``like``, or are followed by
+            more bytes than ``like`` holds (a file of another model).
+    """
     with open(path, "rb") as f:
         f.read(8)
         f.read(int.from_bytes(f.read(8), "little"))
-        return eqx.tree_deserialise_leaves(f, like)
+        try:
+            tree = eqx.tree_deserialise_leaves(f, like)
+        except Exception as exc:  # equinox: truncated (TreePathError) or another shape (RuntimeError)
+            raise PretrainedFileError(f"{path}: its weights cannot be read as the model its header describes "
+                                      f"({type(exc).__name__}: {str(exc)[:200]}): truncated or damaged; "
+                                      f"{_fix(path)}") from None
+        extra = len(f.read())
+    if extra:
+        raise PretrainedFileError(f"{path}: {extra} bytes are left after the weights of the model its header "
+                                  f"describes: the file is damaged or not this format; {_fix(path)}")
+    return tree
 
 
 def export_pretrained(model: UNet, path: str | os.PathLike, info: dict) -> str:
-    """Write ``model`` in bfloat16 with a JSON header to ``path`` (atomically); return its sha256."""
+    """Write ``model`` in bfloat16 with a JSON header to ``path`` (atomically); return its sha256.
+
+    A model with NaN or infinite weights is refused (``PretrainedFileError``); the file
+    already at ``path``, if any, is left as it was.
+    """
+    if any(_non_finite(x) for x in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))):
+        raise PretrainedFileError(f"{path}: not written, the model has NaN or infinite weights (a diverged run); the "
+                                  "file already there, if any, is unchanged")
     header = json.dumps(dict(config=model.config.as_dict(), dtype="bfloat16", info=info), sort_keys=True).encode()
     return write_tree_file(path, _MAGIC, header, _cast(model, jnp.bfloat16))
 
@@ -96,8 +153,22 @@ def read_header(path: str | os.PathLike) -> dict:
 
 
 def load_pretrained(path: str | os.PathLike) -> tuple[UNet, dict]:
-    """Load a model written by :func:`export_pretrained`, in float32; returns ``(model, header)``."""
+    """Load a model written by :func:`export_pretrained`, in float32; returns ``(model, header)``.
+
+    Raises:
+        PretrainedFileError: the file is missing, not a pretrained-model file, truncated,
+            or has NaN/infinite weights; the message names the file and the fix.
+    """
     header = read_header(path)
-    config = UNetConfig.from_dict(header["config"])
+    try:
+        config = UNetConfig.from_dict(header["config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PretrainedFileError(f"{path}: its header holds no valid U-Net config ({type(exc).__name__}: {exc}); "
+                                  f"{_fix(path)}") from None
     like = _cast(init_unet(config), jnp.bfloat16)
-    return _cast(read_tree(path, like), jnp.float32), header
+    model = _cast(read_tree(path, like), jnp.float32)
+    bad = sum(_non_finite(x) for x in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array)))
+    if bad:
+        raise PretrainedFileError(f"{path}: {bad} weights are NaN or infinite (exported from a diverged run); "
+                                  f"{_fix(path)}")
+    return model, header

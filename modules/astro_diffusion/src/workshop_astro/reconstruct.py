@@ -44,6 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from . import guards
 from .sde import SDE
 
 __all__ = [
@@ -80,7 +81,12 @@ class Degradation(eqx.Module):
     def make(cls, shape, *, fwhm: float, noise_std: float, missing: float, seed: int = 0) -> "Degradation":
         """A Gaussian PSF of ``fwhm`` pixels and a random mask losing a fraction ``missing`` of pixels
         (the same pixels in every channel, like a detector defect)."""
-        c, h, w = shape
+        if len(shape) != 3:
+            raise ValueError(f"shape must be one image's (C, H, W), got {shape!r}")
+        c, h, w = (guards.count(f"shape[{k}]", n) for k, n in enumerate(shape))
+        guards.positive("fwhm", fwhm), guards.positive("noise_std", noise_std)
+        if not 0 <= missing < 1:
+            raise ValueError(f"missing must be the fraction of lost pixels, in [0, 1), got {missing}")
         rng = np.random.default_rng(seed)
         mask = (rng.random((1, h, w)) >= missing).astype(np.float32) * np.ones((c, 1, 1), np.float32)
         return cls(jnp.asarray(gaussian_psf((h, w), fwhm), jnp.float32), jnp.asarray(mask), float(noise_std))
@@ -149,6 +155,11 @@ def posterior_sample(sde: SDE, score_fn, deg: Degradation, y, key, n_samples: in
     Returns:
         ``(samples (n_samples, C, H, W), nfe)``; each sample is the denoised estimate at ``t_eps``.
     """
+    n_samples, n_steps = guards.count("n_samples", n_samples), guards.count("n_steps", n_steps)
+    guards.time_window(t_eps, sde.T)
+    guards.positive("guidance", guidance, zero=True)
+    _check_observation(y, deg)
+    guards.fits_unet(score_fn, tuple(jnp.shape(y)))
     shape = (n_samples, *jnp.shape(y))
     ts = jnp.linspace(sde.T, t_eps, n_steps + 1)
     k0, kpath = jax.random.split(key)
@@ -168,6 +179,14 @@ def posterior_sample(sde: SDE, score_fn, deg: Degradation, y, key, n_samples: in
     return x0, n_steps + 1
 
 
+def _check_observation(y, deg: Degradation) -> None:
+    """``y`` is one observed image ``(C, H, W)`` of the shape ``deg`` describes."""
+    guards.float_array("y", y, ndim=3, layout="(C, H, W), one observed image in model units")
+    if tuple(jnp.shape(y))[-2:] != tuple(jnp.shape(deg.psf)) or jnp.shape(deg.mask)[0] not in (1, jnp.shape(y)[0]):
+        raise ValueError(f"y has shape {tuple(jnp.shape(y))}, the degradation was made for images "
+                         f"{tuple(jnp.shape(deg.mask))}: make it with Degradation.make(y.shape, ...)")
+
+
 # --------------------------------------------------------------------------- classical baselines
 
 
@@ -177,6 +196,8 @@ def richardson_lucy(y, deg: Degradation, n_iter: int = 30):
     ``f <- f * A^T(M y / A f) / A^T M``: the maximum-likelihood estimate for Poisson noise;
     it never fills lost pixels with anything but what the PSF spreads into them.
     """
+    n_iter = guards.count("n_iter", n_iter)
+    _check_observation(y, deg)
     yf = jnp.clip((jnp.asarray(y) + 1) / 2, 1e-4, None) * deg.mask
     norm = deg.blur_adjoint(deg.mask) + 1e-6
     f = jnp.full_like(yf, (yf.sum() / deg.mask.sum()))
@@ -199,6 +220,10 @@ def wiener(y, deg: Degradation, signal_power):
     """
     from skimage.restoration import inpaint_biharmonic
 
+    _check_observation(y, deg)
+    if np.shape(signal_power) != tuple(np.shape(deg.psf)):
+        raise ValueError(f"signal_power must be the (H, W) = {tuple(np.shape(deg.psf))} power spectrum "
+                         f"(mean_power_spectrum of training images), got shape {np.shape(signal_power)}")
     y = np.asarray(y, np.float64)
     mask = np.asarray(deg.mask)
     c, h, w = y.shape

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import lineax as lx
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from . import guards
 from .sde import SDE
 
 __all__ = [
@@ -104,9 +105,12 @@ def reverse_sde_sample(
     Returns:
         ``(samples, nfe)`` or, with ``save_ts``, ``(samples, nfe, trajectory)``.
     """
+    n_steps = guards.count("n_steps", n_steps)
+    guards.time_window(t_eps, sde.T)
     solver = diffrax.Euler() if solver is None else solver
+    _evals_per_step(solver)  # an unknown solver is refused before any work
     key_init, key_bm = jax.random.split(key)
-    x_T = sde.prior_sample(key_init, shape) if x_init is None else jnp.asarray(x_init)
+    x_T = _start(sde, score_fn, key_init, shape, x_init)
     shape = x_T.shape
     T = sde.T
     score = _batched(score_fn)
@@ -133,6 +137,20 @@ def reverse_sde_sample(
     if save_ts is None:
         return samples, nfe
     return samples, nfe, sol.ys[:-1].reshape((-1, *shape))
+
+
+def _start(sde: SDE, score_fn: ScoreFn, key, shape, x_init) -> Array:
+    """The starting points at ``T``: ``x_init`` (checked) or a prior draw of ``shape`` (checked)."""
+    if x_init is None:
+        shape = guards.sample_shape("shape", shape)
+    else:
+        guards.float_array("x_init", x_init, layout="(batch, *sample_shape)")
+        if jnp.ndim(x_init) < 1 or not jnp.shape(x_init)[0]:
+            raise ValueError(f"x_init must be (batch, *sample_shape) with at least one sample, got shape "
+                             f"{jnp.shape(x_init)}")
+        shape = tuple(jnp.shape(x_init))
+    guards.fits_unet(score_fn, shape[1:])
+    return sde.prior_sample(key, shape) if x_init is None else jnp.asarray(x_init)
 
 
 def _evals_per_step(solver: diffrax.AbstractSolver) -> int:
@@ -180,7 +198,10 @@ def probability_flow_sample(
     Returns:
         ``(samples, nfe)`` or, with ``save_ts``, ``(samples, nfe, trajectory)``.
     """
-    x_T = sde.prior_sample(key, shape) if x_init is None else jnp.asarray(x_init)
+    guards.positive("rtol", rtol), guards.positive("atol", atol)
+    max_steps = guards.count("max_steps", max_steps)
+    guards.time_window(t_eps, sde.T)
+    x_T = _start(sde, score_fn, key, shape, x_init)
     shape = x_T.shape
     score = _batched(score_fn)
 

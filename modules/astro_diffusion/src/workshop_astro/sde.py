@@ -85,6 +85,14 @@ def _standard_normal_logp(x: Array, scale: ArrayLike) -> Array:
     return -0.5 * jnp.sum((x / scale) ** 2) - n * jnp.log(scale) - 0.5 * n * math.log(2 * math.pi)
 
 
+def _check_schedule(low_name: str, low, high_name: str, high, T) -> None:
+    from . import guards
+
+    guards.positive(low_name, low), guards.positive(high_name, high), guards.positive("T", T)
+    if isinstance(low, (int, float)) and isinstance(high, (int, float)) and not low < high:
+        raise ValueError(f"{low_name} must be below {high_name}, got {low_name}={low}, {high_name}={high}")
+
+
 class VPSDE(SDE):
     """Variance-preserving SDE: ``dx = -beta(t) x / 2 dt + sqrt(beta(t)) dW``.
 
@@ -103,6 +111,7 @@ class VPSDE(SDE):
 
     # An explicit __init__ fixes the positional order (beta_min, beta_max, T).
     def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0, T: float = 1.0):
+        _check_schedule("beta_min", beta_min, "beta_max", beta_max, T)
         self.beta_min, self.beta_max, self.T = beta_min, beta_max, T
 
     def beta(self, t: ArrayLike) -> Float[Array, ""]:
@@ -151,6 +160,7 @@ class VESDE(SDE):
     T: float
 
     def __init__(self, sigma_min: float = 0.01, sigma_max: float = 50.0, T: float = 1.0):
+        _check_schedule("sigma_min", sigma_min, "sigma_max", sigma_max, T)
         self.sigma_min, self.sigma_max, self.T = sigma_min, sigma_max, T
 
     def sigma(self, t: ArrayLike) -> Float[Array, ""]:
@@ -200,6 +210,11 @@ def forward_simulate(
     Returns:
         An array of shape ``(len(ts), *x0.shape)``.
     """
+    from . import guards
+
+    guards.positive("dt", dt)
+    if jnp.ndim(ts) != 1 or jnp.shape(ts)[0] < 1:
+        raise ValueError(f"ts must be a 1-D array of increasing save times, got shape {jnp.shape(ts)}")
     ts = jnp.asarray(ts, dtype=jnp.result_type(float))
     shape = jnp.shape(x0)
     y0 = jnp.ravel(jnp.asarray(x0, dtype=ts.dtype))

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from . import guards
 from .sde import SDE
 
 __all__ = ["swiss_roll", "moons", "GaussianMixture", "DATASETS", "sample_dataset"]
@@ -34,6 +35,7 @@ __all__ = ["swiss_roll", "moons", "GaussianMixture", "DATASETS", "sample_dataset
 
 def swiss_roll(key: PRNGKeyArray, n: int, noise: float = 0.05) -> Float[Array, "n 2"]:
     """``n`` points of a 2-D swiss roll (a spiral), about unit variance per coordinate."""
+    n, noise = guards.count("n", n), guards.positive("noise", noise, zero=True)
     k1, k2 = jax.random.split(key)
     u = jax.random.uniform(k1, (n,))
     angle = 1.5 * jnp.pi * (1.0 + 2.0 * u)
@@ -43,6 +45,7 @@ def swiss_roll(key: PRNGKeyArray, n: int, noise: float = 0.05) -> Float[Array, "
 
 def moons(key: PRNGKeyArray, n: int, noise: float = 0.05) -> Float[Array, "n 2"]:
     """``n`` points of two interleaved half circles, centred, about unit variance."""
+    n, noise = guards.count("n", n), guards.positive("noise", noise, zero=True)
     k1, k2, k3 = jax.random.split(key, 3)
     angle = jnp.pi * jax.random.uniform(k1, (n,))
     upper = jax.random.bernoulli(k2, 0.5, (n,))
@@ -138,6 +141,7 @@ class GaussianMixture(eqx.Module):
 
 def sample_dataset(name: str, key: PRNGKeyArray, n: int) -> Float[Array, "n 2"]:
     """``n`` points of the toy dataset ``name`` (one of :data:`DATASETS`)."""
+    n = guards.count("n", n)
     if name == "mixture":
         return GaussianMixture.default().sample(key, n)
     if name == "swiss_roll":
