@@ -34,6 +34,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from . import guards
+
 
 class GaussianMixture(eqx.Module):
     """A mixture of isotropic Gaussians in ``d`` dimensions (a pytree).
@@ -89,6 +91,7 @@ def noised(mix: GaussianMixture, sigma: Float[Array, ""] | float) -> GaussianMix
 @partial(jax.jit, static_argnums=2)
 def sample(mix: GaussianMixture, key: PRNGKeyArray, n: int) -> Float[Array, "n d"]:
     """``n`` exact samples of the mixture (pick a component, then add its noise)."""
+    n = guards.count("n", n)
     kc, kz = jax.random.split(key)
     comp = jax.random.choice(kc, mix.weights.shape[0], (n,), p=mix.weights)
     z = jax.random.normal(kz, (n, mix.means.shape[1]))
@@ -116,7 +119,14 @@ def langevin_step(key: PRNGKeyArray, x: Float[Array, "n d"], score_fn: Callable,
 
 def langevin(score_fn: Callable, key: PRNGKeyArray, x0: Float[Array, "n d"], step_size: float,
              n_steps: int) -> Float[Array, "n d"]:
-    """Run ``n_steps`` Langevin steps from ``x0`` with :func:`jax.lax.scan`; return the final particles."""
+    """Run ``n_steps`` Langevin steps from ``x0`` with :func:`jax.lax.scan`; return the final particles.
+
+    Raises ``ValueError``/``TypeError`` for ``n_steps < 1`` (which would return ``x0``,
+    the starting noise, as if it were a sample), a step size that is not positive, or
+    particles that are not a float ``(n, d)`` array.
+    """
+    n_steps, step_size = guards.count("n_steps", n_steps), guards.positive("step_size", step_size)
+    guards.float_array("x0", x0, ndim=2, layout="(n particles, d)")
 
     def body(x, k):
         return langevin_step(k, x, score_fn, step_size), None
@@ -127,6 +137,10 @@ def langevin(score_fn: Callable, key: PRNGKeyArray, x0: Float[Array, "n d"], ste
 
 def default_sigmas(n_levels: int = 20, sigma_max: float = 10.0, sigma_min: float = 0.1) -> Float[Array, " levels"]:
     """A geometric ladder from ``sigma_max`` to ``sigma_min``, ending with ``σ = 0`` (the target itself)."""
+    n_levels = guards.count("n_levels", n_levels)
+    guards.positive("sigma_min", sigma_min), guards.positive("sigma_max", sigma_max)
+    if not sigma_min < sigma_max:
+        raise ValueError(f"sigma_min must be below sigma_max, got sigma_min={sigma_min}, sigma_max={sigma_max}")
     return jnp.concatenate([jnp.geomspace(sigma_max, sigma_min, n_levels), jnp.zeros(1)])
 
 
@@ -146,6 +160,7 @@ def annealed_langevin(mix: GaussianMixture, key: PRNGKeyArray, x0: Float[Array, 
 
     Two nested scans: the outer over noise levels, the inner over steps at one level.
     """
+    n_steps, eps = guards.count("n_steps", n_steps), guards.positive("eps", eps)
     steps = annealing_step_sizes(sigmas, eps, scale)
 
     def level(x, inputs):
@@ -206,6 +221,9 @@ def compare_samplers(key: PRNGKeyArray, n_particles: int, n_steps: int, n_levels
     measured by its mode weights and its sliced W2 to ``n_reference`` exact samples; an
     exact sample of ``n_particles`` measured the same way gives the noise floor.
     """
+    n_particles, n_steps = guards.count("n_particles", n_particles), guards.count("n_steps", n_steps)
+    n_levels, n_reference = guards.count("n_levels", n_levels), guards.count("n_reference", n_reference)
+    eps = guards.positive("eps", eps)
     mix = default_mixture() if mix is None else mix
     k0, k1, k2, k3, k4 = jax.random.split(key, 5)
     x0 = initial_particles(k0, n_particles)

@@ -21,12 +21,15 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from . import guards
+
 
 def best_time(fn: Callable[..., Any], *args: Any, repeats: int = 5) -> float:
     """The fastest of ``repeats`` calls of ``fn(*args)`` in seconds, waiting for the result each time.
 
     The minimum is the least noisy estimate on a shared machine: noise only adds time.
     """
+    repeats = guards.count("repeats", repeats)
     times = []
     for _ in range(max(1, repeats)):
         t0 = time.perf_counter()
@@ -113,6 +116,8 @@ def vmap_vs_loop(fn: Callable[[jax.Array], jax.Array], xs: jax.Array, repeats: i
 
 def finite_difference_grad(f: Callable[[jax.Array], jax.Array], x: jax.Array, h: float) -> jax.Array:
     """Central differences ``(f(x + h e_i) - f(x - h e_i)) / 2h``: ``2 n`` evaluations of ``f``."""
+    h = guards.positive("h", h)
+    guards.float_array("x", x, ndim=1, layout="(n,) (a point; integers would make x + h e_i round)")
     eye = jnp.eye(x.shape[0], dtype=x.dtype)
     f_batch = jax.vmap(f)
     return (f_batch(x + h * eye) - f_batch(x - h * eye)) / (2 * h)

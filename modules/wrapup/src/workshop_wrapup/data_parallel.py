@@ -34,6 +34,7 @@ import optax
 from jax.sharding import Mesh
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from . import guards
 from .sersic import SersicParams, sersic_image
 from .sharding import data_mesh, replicate, shard_rows
 
@@ -136,6 +137,8 @@ def train(model, batch, *, steps: int, mesh: Mesh | None = None, lr: float = 3e-
         ``(model, losses, seconds)``; ``seconds`` is the wall time of the steps after the
         first (which includes compilation).
     """
+    steps = guards.count("steps", steps)
+    guards.positive("lr", lr)
     optimizer = optax.adam(lr)
     opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
     if mesh is not None:

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import lineax as lx
 from jaxtyping import Array, Float
 
+from . import guards
 from .sersic import SersicParams, convolve, gaussian_psf, sersic_image
 
 
@@ -82,6 +83,11 @@ def tikhonov_deconvolve(observed: Float[Array, "h w"], psf: Float[Array, "h w"],
     Returns:
         A :class:`Deconvolution`.
     """
+    guards.positive("lam", lam), guards.positive("rtol", rtol)
+    max_steps = guards.count("max_steps", max_steps)
+    guards.float_array("observed", observed, ndim=2, layout="(h, w)")
+    if jnp.shape(psf) != jnp.shape(observed):
+        raise ValueError(f"psf has shape {jnp.shape(psf)}, observed {jnp.shape(observed)}: they must be the same size")
     dtype = jnp.asarray(observed).dtype
     with jax.enable_x64(True):
         y = jnp.asarray(observed, jnp.float64)

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import optimistix as optx
 from jaxtyping import Array, Float
 
+from . import guards
 from .sersic import SersicParams, observed_model
 
 N_MIN, N_MAX, E_MAX = 0.3, 8.0, 0.9
@@ -99,7 +100,6 @@ def residuals(u: Float[Array, "7"], args) -> Float[Array, " pixels"]:
     return ((observed_model(to_physical(u), psf) - image) / sigma).ravel()
 
 
-@jax.jit
 def fit_sersic(image: Float[Array, "h w"], psf: Float[Array, "h w"], noise_sigma: float,
                start: SersicParams | None = None) -> FitResult:
     """Fit a PSF-convolved Sérsic profile to ``image`` with Levenberg-Marquardt.
@@ -112,7 +112,20 @@ def fit_sersic(image: Float[Array, "h w"], psf: Float[Array, "h w"], noise_sigma
 
     Returns:
         A :class:`FitResult`.
+
+    Raises ``ValueError``/``TypeError`` (before compiling) for a noise level that is not
+    positive, an image that is not a float ``(h, w)`` array, or a PSF of another size.
     """
+    guards.positive("noise_sigma", noise_sigma)
+    guards.float_array("image", image, ndim=2, layout="(h, w)")
+    if jnp.shape(psf) != jnp.shape(image):
+        raise ValueError(f"psf has shape {jnp.shape(psf)}, image {jnp.shape(image)}: the PSF must be an image of "
+                         "the same size, wrapped at pixel (0, 0) (sersic.gaussian_psf(image.shape, sigma))")
+    return _fit_sersic(image, psf, noise_sigma, start)
+
+
+@jax.jit
+def _fit_sersic(image, psf, noise_sigma, start):
     start = moment_guess(image) if start is None else start
     solver = optx.LevenbergMarquardt(rtol=1e-6, atol=1e-6)
     sol = optx.least_squares(residuals, solver, to_unconstrained(start), args=(image, psf, noise_sigma),

@@ -28,6 +28,7 @@ import numpyro.distributions as dist
 from jaxtyping import Array, Float
 from numpyro.infer import MCMC, NUTS, init_to_value
 
+from . import guards
 from .sersic import PARAM_NAMES, SersicParams, observed_model
 
 
@@ -97,6 +98,10 @@ def sample_posterior(key: jax.Array, image: Float[Array, "h w"], psf: Float[Arra
     Returns:
         A :class:`Posterior`.
     """
+    guards.positive("noise_sigma", noise_sigma)
+    num_warmup = guards.count("num_warmup", num_warmup, minimum=0)
+    num_samples, num_chains = guards.count("num_samples", num_samples), guards.count("num_chains", num_chains)
+    guards.float_array("image", image, ndim=2, layout="(h, w)")
     init = init_to_value(values={k: jnp.asarray(v) for k, v in zip(PARAM_NAMES, start)}) if start is not None else None
     # A dense mass matrix learns the correlations between parameters (radius against
     # brightness) during warm-up: about 5x fewer leapfrog steps per sample than a diagonal one here.

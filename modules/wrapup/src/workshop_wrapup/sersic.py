@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from . import guards
+
 PARAM_NAMES = ("amplitude", "r_eff", "n", "ellipticity", "angle", "x0", "y0")
 
 
@@ -81,6 +83,8 @@ def sersic_image(params: SersicParams, shape: tuple[int, int]) -> Float[Array, "
 
 def gaussian_psf(shape: tuple[int, int], sigma: float) -> Float[Array, "h w"]:
     """A normalised circular Gaussian PSF centred at pixel ``(0, 0)`` (wrapped), ready for FFT convolution."""
+    guards.positive("sigma", sigma)
+    shape = tuple(guards.count(f"shape[{k}]", n) for k, n in enumerate(shape))
     ky = jnp.fft.fftfreq(shape[0]) * shape[0]
     kx = jnp.fft.fftfreq(shape[1]) * shape[1]
     yy, xx = jnp.meshgrid(ky, kx, indexing="ij")
@@ -128,6 +132,8 @@ def make_galaxy(key: jax.Array, truth: SersicParams | None = None, *, size: int 
     Returns:
         A :class:`Galaxy`.
     """
+    size = guards.count("size", size, minimum=8)
+    guards.positive("psf_sigma", psf_sigma), guards.positive("noise_sigma", noise_sigma)
     truth = SersicParams.default(size) if truth is None else truth
     truth = SersicParams(*(jnp.asarray(v, jnp.float32) for v in truth))
     psf = gaussian_psf((size, size), psf_sigma)
