@@ -1,9 +1,12 @@
 """Benchmark: training throughput of the galaxy U-Net, Equinox (JAX) vs the same network in PyTorch, on CPU.
 
-The PyTorch model below mirrors :class:`workshop_astro.unet.UNet` layer for layer (residual
-blocks with a time projection, optional group norm, strided-conv downsampling,
-nearest-neighbour upsampling + 3x3 conv, single-head attention at low resolution,
-space-to-depth patching, the optional input skip) and the parameter counts are asserted equal. One training step
+The PyTorch model below mirrors :class:`workshop_astro.unet.UNet` layer for layer, in both
+designs: ``block="res"`` (residual blocks of 3x3 convolutions with a time projection,
+optional group norm, strided-conv downsampling, nearest-neighbour upsampling + 3x3 conv,
+single-head attention at low resolution) and ``block="mix"`` (depthwise 3x3 + per-pixel
+MLP blocks with time scale/shift, pixel-unshuffle/shuffle + 1x1 down and up, multi-head
+attention with PyTorch's fused ``scaled_dot_product_attention``), with space-to-depth
+patching and the optional input skip; the parameter counts are asserted equal. One training step
 = forward, noise-prediction MSE, backward, Adam update, on the same batch size; the two
 frameworks are timed alternately in one process (medians), so a busy machine slows both.
 
@@ -70,12 +73,65 @@ def torch_unet(cfg):
         def forward(self, x):
             return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
 
+    def channel_norm(x):
+        return F.layer_norm(x.transpose(1, -1), (x.shape[1],), eps=1e-5).transpose(1, -1)
+
+    class MixBlock(nn.Module):
+        def __init__(self, cin, cout, td):
+            super().__init__()
+            r = cfg.mlp_ratio
+            self.dw = nn.Conv2d(cin, cin, 3, padding=1, groups=cin)
+            self.time_proj = nn.Linear(td, 2 * cin)
+            self.inner, self.out = nn.Conv2d(cin, r * cout, 1), nn.Conv2d(r * cout, cout, 1)
+            self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else None
+
+        def forward(self, x, temb):
+            scale, shift = self.time_proj(temb)[:, :, None, None].chunk(2, dim=1)
+            h = channel_norm(self.dw(x)) * (1 + scale) + shift
+            h = self.out(F.silu(self.inner(h)))
+            return h + (x if self.skip is None else self.skip(x))
+
+    class MultiHeadAttention(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.heads = max(1, c // cfg.head_channels)
+            self.qkv, self.out = nn.Conv2d(c, 3 * c, 1), nn.Conv2d(c, c, 1)
+
+        def forward(self, x):
+            b, c, h, w = x.shape
+            q, k, v = self.qkv(channel_norm(x)).reshape(b, 3, self.heads, c // self.heads, h * w).unbind(1)
+            o = F.scaled_dot_product_attention(q.transpose(-1, -2), k.transpose(-1, -2), v.transpose(-1, -2))
+            return x + self.out(o.transpose(-1, -2).reshape(b, c, h, w))
+
+    class PatchDown(nn.Module):
+        def __init__(self, cin, cout):
+            super().__init__()
+            self.proj = nn.Conv2d(4 * cin, cout, 1)
+
+        def forward(self, x):
+            return self.proj(F.pixel_unshuffle(x, 2))
+
+    class PatchUp(nn.Module):
+        def __init__(self, cin, cout):
+            super().__init__()
+            self.proj = nn.Conv2d(cin, 4 * cout, 1)
+
+        def forward(self, x):
+            return F.pixel_shuffle(self.proj(x), 2)
+
+    mix = getattr(cfg, "block", "res") == "mix"
+    if mix:
+        ResBlock, Attention, Down, Up = MixBlock, MultiHeadAttention, PatchDown, PatchUp  # noqa: N806
+    else:
+        def Down(cin, cout):  # noqa: N802
+            return nn.Conv2d(cin, cout, 3, stride=2, padding=1)
+
     class UNet(nn.Module):
         def __init__(self):
             super().__init__()
             C, td, p = cfg.channels, cfg.time_dim, cfg.patch
             self.time_mlp = nn.Sequential(nn.Linear(td, td), nn.SiLU(), nn.Linear(td, td))
-            self.stem = nn.Conv2d(cfg.image_channels * p * p, C, 3, padding=1)
+            self.stem = nn.Conv2d(cfg.image_channels * p * p, C, 1 if mix else 3, padding=0 if mix else 1)
             chans = [C * m for m in cfg.mults]
             self.down, self.down_attn, self.downs = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
             skips, cin = [C], C
@@ -89,7 +145,7 @@ def torch_unet(cfg):
                 self.down.append(blocks)
                 self.down_attn.append(attn)
                 if lvl < len(chans) - 1:
-                    self.downs.append(nn.Conv2d(cin, cin, 3, stride=2, padding=1))
+                    self.downs.append(Down(cin, cin))
                     skips.append(cin)
             self.mid1 = ResBlock(cin, cin, td)
             self.mid_attn = Attention(cin) if cfg.attention_levels else nn.Identity()
@@ -106,8 +162,8 @@ def torch_unet(cfg):
                 self.up_attn.append(attn)
                 if lvl > 0:
                     self.ups.append(Up(cin, cin))
-            self.head_norm = norm(cin)
-            self.head = nn.Conv2d(cin, cfg.image_channels * p * p, 3, padding=1)
+            self.head_norm = channel_norm if mix else norm(cin)
+            self.head = nn.Conv2d(cin, cfg.image_channels * p * p, 1 if mix else 3, padding=0 if mix else 1)
             self.input_skip = nn.Linear(td, 2 * cfg.image_channels) if cfg.input_skip else None
 
         def forward(self, x, t):
@@ -216,6 +272,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="only the cpu preset's two designs")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "modules/astro_diffusion/src"))
     import jax
@@ -229,10 +286,15 @@ def main():
     # the shipped 64x64 model's own configuration
     pre = UNetConfig.from_dict(read_header(ROOT / "modules/astro_diffusion/src/workshop_astro/data" / PRETRAINED_NAME)["config"])
     rows = [
-        bench("cpu preset (32x32)", PRESET_CONFIGS["cpu"], 32, 32, args.repeats, args.threads),
-        bench("cpu preset + GroupNorm", replace(PRESET_CONFIGS["cpu"], norm="group"), 32, 32, args.repeats, args.threads),
-        bench("pretrained 64x64 (patch 2)", pre, 64, 16, args.repeats, args.threads),
+        bench("cpu preset: mix design (patch 2, matmul blocks)", PRESET_CONFIGS["cpu"], 32, 32, args.repeats, args.threads),
+        bench("previous cpu design (3x3 residual blocks)", PRESET_CONFIGS["cpu_v1"], 32, 32, args.repeats, args.threads),
     ]
+    if not args.quick:
+        rows += [
+            bench("previous cpu design + GroupNorm", replace(PRESET_CONFIGS["cpu_v1"], norm="group"), 32, 32,
+                  args.repeats, args.threads),
+            bench("pretrained 64x64 (patch 2)", pre, 64, 16, args.repeats, args.threads),
+        ]
     result = dict(
         benchmark="astro_unet_throughput", jax=jax.__version__, torch=torch.__version__, threads=args.threads,
         machine=platform.processor() or platform.machine(), cpu_count=os.cpu_count(),

@@ -11,7 +11,9 @@ import json
 import numpy as np
 from PIL import Image
 
-from workshop import RunContext
+import pytest
+
+from workshop import DemoOptionError, RunContext
 from workshop.hardware import Hardware
 from workshop_astro.demos import GALAXY_PRESETS, galaxies, generate, reconstruct
 
@@ -44,6 +46,13 @@ def test_galaxies_demo_trains_samples_evaluates_and_resumes(tmp_path):
     again = galaxies(_ctx(tmp_path, "galaxies"))
     assert json.loads((tmp_path / "metrics.json").read_text())["train"]["resumed_from"] == p.max_steps
     assert again["steps"] == p.max_steps
+
+
+def test_galaxies_demo_refuses_a_foreign_checkpoint_in_one_message(tmp_path):
+    (tmp_path / "checkpoint.eqx").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(DemoOptionError, match=r"checkpoint.eqx is not a workshop_astro training checkpoint.*--out") as e:
+        galaxies(_ctx(tmp_path, "galaxies"))
+    assert e.value.__cause__ is None and e.value.__suppress_context__
 
 
 def test_generate_demo_uses_the_pretrained_64px_model(tmp_path):

@@ -7,7 +7,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from workshop_astro.unet import PRESET_CONFIGS, UNet, UNetConfig, count_params, init_unet, score_from_eps, time_embedding
+import pytest
+
+from workshop_astro.unet import (
+    PRESET_CONFIGS, Depthwise3x3, UNet, UNetConfig, count_params, depth_to_space, init_unet, score_from_eps, space_to_depth,
+    time_embedding,
+)
 
 
 def test_shapes_for_every_preset_config_and_batch():
@@ -75,3 +80,34 @@ def test_input_skip_adds_a_time_dependent_affine_map_of_the_input():
 
 def test_score_from_eps():
     assert np.allclose(score_from_eps(jnp.array([1.0, -2.0]), 0.5), [-2.0, 4.0])
+
+
+def test_mix_design_is_matmul_blocks_and_depends_on_time_and_input():
+    cfg = UNetConfig(channels=16, mults=(1, 2), attention_levels=(1,), time_dim=16, patch=2, block="mix",
+                     head_channels=8, input_skip=True)
+    model = init_unet(cfg, seed=0)
+    # no convolution layer anywhere: depthwise shifts and matrix products only
+    layers = jax.tree_util.tree_leaves(model, is_leaf=lambda m: isinstance(m, (eqx.nn.Conv2d, Depthwise3x3)))
+    assert not any(isinstance(m, eqx.nn.Conv2d) for m in layers)
+    assert any(isinstance(m, Depthwise3x3) for m in layers)
+    dw = model.down_blocks[0][0].dw
+    y = jax.random.normal(jax.random.key(4), (16, 8, 8))
+    ref = jax.lax.conv_general_dilated(y[None], dw.weight[:, None], (1, 1), ((1, 1), (1, 1)), feature_group_count=16)[0]
+    assert np.allclose(dw(y), ref + dw.bias[:, None, None], atol=1e-5)  # the same as a grouped convolution
+    assert model.down_attn[1][0].heads == 4
+    net = eqx.filter_jit(lambda n, x, t: n(x, t))
+    x = jax.random.normal(jax.random.key(1), (3, 16, 16))
+    a, b = net(model, x, 0.1), net(model, x, 0.9)
+    assert a.shape == (3, 16, 16) and bool(jnp.all(jnp.isfinite(a)))
+    assert float(jnp.abs(a - b).max()) > 1e-5
+    assert float(jnp.abs(net(model, x + 0.5, 0.1) - a).max()) > 1e-5
+    with pytest.raises(ValueError, match="block must be"):
+        UNetConfig(block="transformer")
+
+
+def test_space_to_depth_round_trips_and_matches_pixel_unshuffle_order():
+    x = jnp.arange(2 * 4 * 4, dtype=jnp.float32).reshape(2, 4, 4)
+    y = space_to_depth(x, 2)
+    assert y.shape == (8, 2, 2) and np.array_equal(depth_to_space(y, 2), x)
+    # channel c*4 + i*2 + j holds pixel (2h + i, 2w + j) of channel c (PyTorch's pixel_unshuffle)
+    assert float(y[1, 0, 0]) == float(x[0, 0, 1]) and float(y[2, 1, 0]) == float(x[0, 3, 0])

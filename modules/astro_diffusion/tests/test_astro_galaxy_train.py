@@ -15,10 +15,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from workshop_astro.edm import EDMDenoiser, edm_loss
+from workshop_astro.galaxies import channel_stats
 from workshop_astro.sde import VPSDE
 from workshop_astro.train import (
-    Plan, TrainConfig, init_state, learning_rate, load_checkpoint, noise_prediction_loss,
-    read_checkpoint_meta, save_checkpoint, train,
+    CheckpointError, Plan, TrainConfig, check_resumable, init_state, learning_rate, load_checkpoint,
+    noise_prediction_loss, read_checkpoint_meta, resume_message, save_checkpoint, train,
 )
 from workshop_astro.unet import UNetConfig
 
@@ -35,7 +37,8 @@ def _data(n=16, seed=0):
     return np.clip(np.repeat(blob[:, None], 3, axis=1) * 2 - 1, -1, 1).astype(np.float32)
 
 
-CFG = TrainConfig(batch_size=8, warmup_steps=2, peak_lr=3e-3)  # one compiled step shared by the tests
+# one compiled step shared by the loop tests (the plain noise-prediction recipe)
+CFG = TrainConfig(batch_size=8, warmup_steps=2, peak_lr=3e-3, recipe="eps")
 
 
 def test_training_steps_decrease_the_loss():
@@ -51,6 +54,23 @@ def test_training_steps_decrease_the_loss():
     assert float(jnp.abs(r.ema.stem.weight - init_state(SMALL, CFG).model.stem.weight).max()) > 0
 
 
+def test_edm_recipe_decreases_its_loss_on_standardised_data():
+    data = channel_stats(_data()).standardise(_data())
+    cfg = TrainConfig(batch_size=8, warmup_steps=2, peak_lr=3e-3)
+    assert cfg.recipe == "edm"  # the default
+    probe = eqx.filter_jit(lambda m: edm_loss(m, jnp.asarray(data), jax.random.key(123)))
+    start = init_state(SMALL, cfg).model
+    assert isinstance(start, EDMDenoiser)
+    r = train(data, SMALL, cfg, max_steps=30, progress=False)
+    before, after = float(probe(start)), float(probe(r.model))
+    assert np.isfinite(r.losses).all() and after < 0.95 * before, (before, after)
+
+
+def test_unknown_recipe_is_refused():
+    with pytest.raises(ValueError, match="recipe must be one of"):
+        TrainConfig(recipe="ddpm")
+
+
 def test_learning_rate_schedule():
     plan = Plan(total_steps=100, warmup_steps=10, peak_lr=1e-3, min_lr_ratio=0.1)
     lrs = np.array([learning_rate(s, plan) for s in range(100)])
@@ -58,18 +78,77 @@ def test_learning_rate_schedule():
     assert np.all(np.diff(lrs[10:]) <= 1e-12) and np.isclose(lrs[-1], 1e-4, rtol=0.05)
 
 
-def test_checkpoint_is_atomic_and_round_trips(tmp_path):
-    cfg = TrainConfig(batch_size=4)
-    state = init_state(SMALL, cfg)
-    p = save_checkpoint(tmp_path / "c.eqx", state, {"unet": SMALL.as_dict(), "train": cfg.__dict__, "plan": None, "losses": [1.0]})
+def _saved(tmp_path, cfg=TrainConfig(batch_size=4), state=None, name="c.eqx"):
+    state = init_state(SMALL, cfg) if state is None else state
+    meta = {"unet": SMALL.as_dict(), "train": cfg.__dict__, "plan": None, "losses": [1.0]}
+    return save_checkpoint(tmp_path / name, state, meta), state
+
+
+def test_checkpoint_is_atomic_and_round_trips_with_its_hash(tmp_path):
+    p, state = _saved(tmp_path)
     assert [f.name for f in tmp_path.iterdir()] == ["c.eqx"]  # no temporary file left behind
     back, meta = load_checkpoint(p)
-    assert meta["losses"] == [1.0]
+    assert meta["losses"] == [1.0] and len(meta["sha256"]) == 64 and meta["payload_bytes"] > 0
     for a, b in zip(jax.tree_util.tree_leaves(eqx.filter(state, eqx.is_array)), jax.tree_util.tree_leaves(eqx.filter(back, eqx.is_array))):
         assert np.array_equal(np.asarray(a), np.asarray(b))
 
 
-def test_interrupt_saves_and_resume_is_exact(tmp_path):
+def test_truncated_altered_and_foreign_checkpoints_are_refused_by_name(tmp_path):
+    p, _ = _saved(tmp_path)
+    blob = p.read_bytes()
+    p.write_bytes(blob[:-100])  # truncated weights
+    with pytest.raises(CheckpointError, match=r"damaged.*truncated or altered.*delete") as e:
+        load_checkpoint(p)
+    assert str(p) in str(e.value)
+    p.write_bytes(blob[:40])  # truncated inside the header
+    with pytest.raises(CheckpointError, match="header cannot be read"):
+        load_checkpoint(p)
+    flipped = bytearray(blob)
+    flipped[-5] ^= 0xFF  # one altered byte: same length, other sha256
+    p.write_bytes(bytes(flipped))
+    with pytest.raises(CheckpointError, match="sha256 differs"):
+        load_checkpoint(p)
+    p.write_bytes(b"PK\x03\x04 something else entirely")
+    with pytest.raises(CheckpointError, match=r"not a workshop_astro training checkpoint.*--out"):
+        read_checkpoint_meta(p)
+    p.write_bytes(b"WSASTRO1" + blob[8:])  # the previous format
+    with pytest.raises(CheckpointError, match="older format"):
+        load_checkpoint(p)
+
+
+def test_a_checkpoint_with_nan_weights_is_not_resumed(tmp_path):
+    cfg = TrainConfig(batch_size=4)
+    state = init_state(SMALL, cfg)
+    bad = eqx.tree_at(lambda s: s.model.net.stem.bias, state, state.model.net.stem.bias.at[0].set(jnp.nan))
+    p, _ = _saved(tmp_path, cfg, bad)
+    with pytest.raises(CheckpointError, match=r"NaN or infinite.*diverged.*peak_lr") as e:
+        load_checkpoint(p)
+    assert str(p) in str(e.value)
+
+
+def test_other_network_or_recipe_is_refused_before_anything_is_compiled(tmp_path):
+    p, _ = _saved(tmp_path)  # SMALL, recipe edm, batch 4
+    meta = read_checkpoint_meta(p)
+    check_resumable(p, meta, SMALL, TrainConfig(batch_size=4))  # the same run: fine
+    with pytest.raises(CheckpointError, match=r"train.recipe edm in the file, eps now.*delete"):
+        check_resumable(p, meta, SMALL, TrainConfig(batch_size=4, recipe="eps"))
+    other = UNetConfig(channels=16, mults=(1, 2), attention_levels=(), time_dim=16)
+    with pytest.raises(CheckpointError, match=r"another preset\?\): unet.channels 8 in the file, 16 now") as e:
+        train(_data(), other, TrainConfig(batch_size=4), max_steps=2, progress=False, checkpoint=p)
+    assert str(p) in str(e.value)
+
+
+def test_resume_message_says_whether_the_plan_is_kept():
+    plan = Plan(total_steps=100, warmup_steps=10, peak_lr=1e-3, min_lr_ratio=0.1)
+    longer = resume_message("c.eqx", 40, plan, 300.0, 600.0, None)
+    assert "resuming c.eqx at step 40 of its plan of 100 steps" in longer
+    assert "kept, not extended" in longer and "300 s" in longer and "\n" not in longer
+    assert "kept, not extended" in resume_message("c.eqx", 40, plan, None, None, 200)
+    assert "not extended" not in resume_message("c.eqx", 40, plan, 300.0, 300.0, None)
+    assert "complete, nothing left" in resume_message("c.eqx", 100, plan, 300.0, 600.0, None)
+
+
+def test_interrupt_saves_and_resume_is_exact(tmp_path, capsys):
     data = _data()
     cfg = CFG
     full = train(data, SMALL, cfg, max_steps=8, progress=False, checkpoint=tmp_path / "full.eqx")
@@ -85,7 +164,13 @@ def test_interrupt_saves_and_resume_is_exact(tmp_path):
     assert meta["stopped"] == "interrupted" and len(meta["losses"]) == 5
     resumed = train(data, SMALL, cfg, max_steps=8, progress=False, checkpoint=ck)
     assert resumed.resumed_from == 5 and resumed.steps_done == 8
+    assert read_checkpoint_meta(ck)["plan"]["total_steps"] == 8
     assert np.allclose(resumed.losses, full.losses, rtol=1e-6, atol=1e-7)
+    # a longer run asked of a finished checkpoint keeps its plan and says so in one line
+    capsys.readouterr()
+    again = train(data, SMALL, cfg, max_steps=12, progress=False, checkpoint=tmp_path / "full.eqx")
+    said = capsys.readouterr().out.strip().splitlines()
+    assert again.steps_done == 8 and len(said) == 1 and "complete, nothing left to train" in said[0]
     for a, b in zip(jax.tree_util.tree_leaves(eqx.filter(full.ema, eqx.is_array)),
                     jax.tree_util.tree_leaves(eqx.filter(resumed.ema, eqx.is_array))):
         assert np.allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
@@ -121,7 +206,7 @@ def test_data_parallel_over_four_host_devices(tmp_path):
         for name, devs in (("four", jax.devices()), ("one", jax.devices()[:1])):
             r = train(data, cfg_u, TrainConfig(batch_size=8), max_steps=3, progress=False, mesh=data_mesh(devs))
             out[name] = r.losses
-            out[name + "_devices"] = len(r.model.stem.weight.sharding.device_set)
+            out[name + "_devices"] = len(r.model.net.stem.weight.sharding.device_set)
         # the batch inside the step is split over the 4 devices
         mesh = data_mesh()
         x = jax.lax.with_sharding_constraint  # noqa

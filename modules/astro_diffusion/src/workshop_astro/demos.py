@@ -37,7 +37,7 @@ GALAXY_PRESETS: dict[str, GalaxyPreset] = {
 }
 
 
-def _plot_loss(losses, path, title):
+def _plot_loss(losses, path, title, ylabel="noise-prediction MSE"):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -49,7 +49,7 @@ def _plot_loss(losses, path, title):
         k = max(5, len(losses) // 30)
         ax.plot(np.arange(k - 1, len(losses)), np.convolve(losses, np.ones(k) / k, mode="valid"), lw=1.5, label=f"mean of {k}")
     ax.set_xlabel("step")
-    ax.set_ylabel("noise-prediction MSE")
+    ax.set_ylabel(ylabel)
     ax.set_yscale("log")
     ax.set_title(title, fontsize=10)
     ax.legend()
@@ -59,16 +59,25 @@ def _plot_loss(losses, path, title):
 
 
 def sample_galaxies(model, sde, key, n, steps, resolution, batch=128):
-    """DPM-Solver-2M samples (noise form) from a noise-predicting model, in batches; ``(x, nfe)``."""
+    """Few-step samples in batches; ``(x, nfe)``.
+
+    A noise-predicting U-Net is sampled with DPM-Solver-2M (noise form) on the SDE's
+    times; an :class:`~workshop_astro.edm.EDMDenoiser` with DPM-Solver++(2M) on EDM's
+    ``sigma`` grid, in the variables it was trained in (the same ODE, see ``edm.py``).
+    """
     import equinox as eqx
     import jax
 
-    from .fewstep import dpm_solver_sample, model_score
+    from .edm import EDMDenoiser
+    from .fewstep import dpm_solver_sample, edm_sample, model_score
 
     c = model.config.image_channels
+    edm = isinstance(model, EDMDenoiser)
 
     @eqx.filter_jit
     def run(model, key, x_init):
+        if edm:
+            return edm_sample(model.denoise, key, x_init.shape, n_steps=steps, x_init=80.0 * x_init)
         return dpm_solver_sample(sde, model_score(model, sde), key, x_init.shape, n_steps=steps, x_init=x_init)
 
     batch = min(batch, n)
@@ -88,9 +97,9 @@ def galaxies(ctx: RunContext) -> dict:
     import jax
 
     from .evaluate import compare, format_table, plot_report
-    from .galaxies import load_stamps
+    from .galaxies import channel_stats, load_stamps
     from .sde import VPSDE
-    from .train import TrainConfig, train
+    from .train import CheckpointError, TrainConfig, train
     from .unet import count_params, config_for
 
     p = GALAXY_PRESETS[ctx.preset]
@@ -112,16 +121,27 @@ def galaxies(ctx: RunContext) -> dict:
         per_image = 1.2 * step_s / cfg.batch_size
         return p.reserve_s + p.n_samples * p.sampler_steps * per_image + 0.5 * compile_s
 
-    result = train(data.train, unet, cfg, sde=sde, budget_s=train_budget, max_steps=p.max_steps,
-                   checkpoint=ctx.path("checkpoint.eqx"), progress=ctx.verbose, reserve_fn=reserve)
+    # The EDM recipe trains on images standardised per channel (sigma_data = 1).
+    standard = channel_stats(data.train) if cfg.recipe == "edm" else None
+    train_images = data.train if standard is None else standard.standardise(data.train)
+    try:
+        result = train(train_images, unet, cfg, sde=sde, budget_s=train_budget, max_steps=p.max_steps,
+                       checkpoint=ctx.path("checkpoint.eqx"), progress=ctx.verbose, reserve_fn=reserve)
+    except CheckpointError as exc:
+        from workshop import DemoOptionError
+
+        raise DemoOptionError(str(exc)) from None
     ctx.log(f"trained {result.steps_done} steps ({result.stopped}) in {result.seconds:.0f} s: "
             f"{result.step_time_s:.3f} s/step, {result.images_per_s:.0f} images/s, {count_params(result.ema)} parameters")
 
     t0 = time.monotonic()
     n = p.n_samples
     generated, nfe = sample_galaxies(result.ema, sde, jax.random.key(ctx.seed + 1), n, p.sampler_steps, data.resolution)
+    if standard is not None:
+        generated = standard.unstandardise(generated)
     sample_s = time.monotonic() - t0
-    ctx.log(f"sampled {n} galaxies with DPM-Solver-2M: {nfe} score evaluations, {sample_s:.1f} s")
+    sampler = "DPM-Solver++(2M) in sigma" if cfg.recipe == "edm" else "DPM-Solver-2M"
+    ctx.log(f"sampled {n} galaxies with {sampler}: {nfe} score evaluations, {sample_s:.1f} s")
 
     t0 = time.monotonic()
     report = compare(generated, data.train, data.test, seed=ctx.seed)
@@ -133,14 +153,17 @@ def galaxies(ctx: RunContext) -> dict:
             seconds=result.seconds, step_time_s=result.step_time_s, images_per_s=result.images_per_s,
             parameters=count_params(result.ema), final_loss=float(np.mean(result.losses[-20:])),
             resumed_from=result.resumed_from, devices=jax.device_count()),
-        sampler=dict(name="dpm_solver_2m", nfe=nfe, n_samples=n, seconds=sample_s),
+        sampler=dict(name="dpmpp_2m_sigma" if cfg.recipe == "edm" else "dpm_solver_2m", nfe=nfe, n_samples=n,
+                     seconds=sample_s),
         evaluate_s=evaluate_s,
         **report,
     )
     report["_stats"] = stats
     plot_report(report, generated, data.test, ctx.path("galaxies.png"),
-                title=f"HDF galaxies: {result.steps_done} training steps, DPM-Solver-2M {nfe} NFE")
-    _plot_loss(result.losses, ctx.path("loss.png"), f"training loss ({result.steps_done} steps, {result.seconds:.0f} s)")
+                title=f"HDF galaxies: {unet.block} U-Net, {cfg.recipe} recipe, {result.steps_done} training steps, "
+                      f"{sampler} {nfe} NFE")
+    _plot_loss(result.losses, ctx.path("loss.png"), f"training loss ({result.steps_done} steps, {result.seconds:.0f} s)",
+               "EDM-weighted denoising MSE" if cfg.recipe == "edm" else "noise-prediction MSE")
     np.save(ctx.path("generated.npy"), generated)
     metrics["wall_s"] = ctx.elapsed()
     ctx.save_json("metrics.json", metrics)

@@ -36,6 +36,8 @@ __all__ = [
     "load_stamps",
     "to_model",
     "to_image",
+    "ChannelStats",
+    "channel_stats",
     "square_symmetry",
     "galaxy10_processor",
     "downsample",
@@ -69,6 +71,50 @@ def to_image(x) -> np.ndarray:
     """``(N, 3, H, W)`` in ``[-1, 1]`` -> ``float32 (N, H, W, 3)`` in ``[0, 1]`` (clipped), for plots."""
     x = np.asarray(x, dtype=np.float32)
     return np.clip(np.moveaxis(x, -3, -1) * 0.5 + 0.5, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class ChannelStats:
+    """Per-channel mean and standard deviation of a set of images (model space, ``(C,)`` each).
+
+    HDF stamps are mostly dark sky: in ``[-1, 1]`` each channel has a mean near -0.84 and a
+    standard deviation near 0.23, so the galaxies (and their colours) are a small signal
+    next to unit-variance diffusion noise. Training on ``standardise(x)`` (zero mean, unit
+    variance per channel) gives every colour channel the same footing.
+
+    Example::
+
+        stats = channel_stats(data.train)
+        z = stats.standardise(data.train)          # mean 0, std 1 per channel
+        np.allclose(stats.unstandardise(z), data.train, atol=1e-5)
+    """
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def _shape(self, x):
+        return np.asarray(self.mean, np.float32).reshape(-1, 1, 1), np.asarray(self.std, np.float32).reshape(-1, 1, 1)
+
+    def standardise(self, x) -> np.ndarray:
+        """``(x - mean) / std`` per channel; ``x`` is ``(..., C, H, W)``."""
+        m, s = self._shape(x)
+        return ((np.asarray(x, np.float32) - m) / s).astype(np.float32)
+
+    def unstandardise(self, z) -> np.ndarray:
+        """The inverse of :meth:`standardise`."""
+        m, s = self._shape(z)
+        return (np.asarray(z, np.float32) * s + m).astype(np.float32)
+
+
+def channel_stats(images: np.ndarray) -> ChannelStats:
+    """The :class:`ChannelStats` of ``images`` ``(N, C, H, W)``."""
+    x = np.asarray(images, np.float64)
+    if x.ndim != 4:
+        raise ValueError(f"channel_stats expects images (N, C, H, W), got shape {x.shape}")
+    std = x.std(axis=(0, 2, 3))
+    if np.any(std <= 0) or not np.all(np.isfinite(std)):
+        raise ValueError(f"channel_stats: a channel has no spread (std {std.tolist()}); the images are constant or not finite")
+    return ChannelStats(tuple(float(v) for v in x.mean(axis=(0, 2, 3))), tuple(float(v) for v in std))
 
 
 # --------------------------------------------------------------------------- detection

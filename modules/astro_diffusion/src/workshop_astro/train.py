@@ -1,9 +1,13 @@
 """Time-budgeted, resumable, data-parallel training of a noise-predicting U-Net.
 
-* **Objective**: continuous-time denoising score matching with the forward SDE of
-  :mod:`workshop_astro.sde`: draw ``t ~ U(t_eps, T)``, ``x(t) = alpha(t) x(0) + std(t) eps``
-  and regress the network on ``eps`` (the score is ``-eps / std(t)``; this is DSM with
-  the weighting ``lambda(t) = std(t)**2``).
+* **Objective** (``TrainConfig.recipe``): ``"edm"`` (default) trains the network inside
+  EDM's preconditioning (:mod:`workshop_astro.edm`): log-normal noise levels and the
+  weighting ``lambda(sigma) = 1 / c_out(sigma)**2`` on images standardised per channel
+  (``sigma_data = 1``). ``"eps"`` is the plain continuous-time denoising score matching
+  with the forward SDE of :mod:`workshop_astro.sde`: ``t ~ U(t_eps, T)``,
+  ``x(t) = alpha(t) x(0) + std(t) eps``, regress the network on ``eps`` (the score is
+  ``-eps / std(t)``; DSM with the weighting ``lambda(t) = std(t)**2``). Both models answer
+  ``model(x, t) -> eps``, so the samplers take either.
 * **Optimiser**: Adam with gradient clipping; the learning rate (linear warm-up, then
   cosine decay to ``min_lr_ratio`` of the peak) is computed from the *planned* number of
   steps and passed to the compiled step, so planning never recompiles. EMA weights are
@@ -22,6 +26,8 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
 import json
 import math
 import os
@@ -38,7 +44,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from .galaxies import square_symmetry
-from .pretrained import read_tree, read_tree_header, write_tree_file
+from .edm import EDMDenoiser, edm_loss
 from .sde import SDE, VPSDE
 from .unet import UNet, UNetConfig, init_unet
 
@@ -53,8 +59,11 @@ __all__ = [
     "make_train_step",
     "init_state",
     "data_mesh",
+    "CheckpointError",
     "save_checkpoint",
     "load_checkpoint",
+    "read_checkpoint_meta",
+    "check_resumable",
     "train",
 ]
 
@@ -73,6 +82,11 @@ class TrainConfig:
         t_eps: smallest training time (``std(t_eps)`` must not vanish).
         augment: apply a random symmetry of the square to every image.
         seed: PRNG seed of the initial weights and of the data order.
+        recipe: ``"edm"`` (preconditioned denoiser, log-normal noise levels) or ``"eps"``
+            (noise prediction with uniform times).
+        sigma_data: the data's standard deviation assumed by the ``"edm"`` recipe (1 for
+            images standardised per channel, :class:`~workshop_astro.galaxies.ChannelStats`).
+        p_mean, p_std: ``log sigma ~ N(p_mean, p_std**2)`` in the ``"edm"`` recipe.
     """
 
     batch_size: int = 32
@@ -84,6 +98,18 @@ class TrainConfig:
     t_eps: float = 1e-3
     augment: bool = True
     seed: int = 0
+    recipe: str = "edm"
+    sigma_data: float = 1.0
+    p_mean: float = -1.2
+    p_std: float = 1.2
+
+    def __post_init__(self):
+        if self.recipe not in RECIPES:
+            raise ValueError(f"TrainConfig.recipe must be one of {RECIPES}, got {self.recipe!r}")
+
+
+#: The training objectives :class:`TrainConfig` accepts.
+RECIPES = ("edm", "eps")
 
 
 @dataclass
@@ -100,8 +126,8 @@ class Plan:
 class TrainState(eqx.Module):
     """Everything that changes during training (a pytree)."""
 
-    model: UNet
-    ema: UNet
+    model: eqx.Module  # a UNet (recipe "eps") or an EDMDenoiser around one ("edm")
+    ema: eqx.Module
     opt_state: optax.OptState
     key: jax.Array  # raw uint32 key data, so it serialises like any array
     step: jax.Array
@@ -111,8 +137,8 @@ class TrainState(eqx.Module):
 class TrainResult:
     """What :func:`train` returns."""
 
-    model: UNet
-    ema: UNet
+    model: eqx.Module
+    ema: eqx.Module
     losses: list[float]
     plan: Plan
     steps_done: int
@@ -168,6 +194,8 @@ def init_state(config: UNetConfig, cfg: TrainConfig, optimizer=None) -> TrainSta
     """Fresh weights (from ``cfg.seed``), EMA = weights, zero optimiser state, step 0."""
     optimizer = optimizer or make_optimizer(cfg)
     model = init_unet(config, cfg.seed)
+    if cfg.recipe == "edm":
+        model = EDMDenoiser(model, cfg.sigma_data)
     # Adam's state is zeros: build it from shapes, without tracing or compiling anything.
     opt_state = jax.tree_util.tree_map(
         lambda s: jnp.zeros(s.shape, s.dtype) if isinstance(s, jax.ShapeDtypeStruct) else s,
@@ -198,7 +226,10 @@ def make_train_step(sde: SDE, cfg: TrainConfig, optimizer=None, mesh: Mesh | Non
             x0 = jax.vmap(square_symmetry)(x0, ks)
         if batch_sharding is not None:
             x0 = jax.lax.with_sharding_constraint(x0, batch_sharding)
-        loss, grads = eqx.filter_value_and_grad(noise_prediction_loss)(state.model, sde, x0, kloss, cfg.t_eps)
+        if cfg.recipe == "edm":
+            loss, grads = eqx.filter_value_and_grad(edm_loss)(state.model, x0, kloss, cfg.p_mean, cfg.p_std)
+        else:
+            loss, grads = eqx.filter_value_and_grad(noise_prediction_loss)(state.model, sde, x0, kloss, cfg.t_eps)
         params = eqx.filter(state.model, eqx.is_inexact_array)
         updates, opt_state = optimizer.update(grads, state.opt_state, params)
         updates = jax.tree_util.tree_map(lambda u: -lr * u, updates)
@@ -222,31 +253,134 @@ def _cached_train_step(sde: SDE, cfg: TrainConfig, mesh: Mesh):
 
 # --------------------------------------------------------------------------- checkpoints
 
-_MAGIC = b"WSASTRO1"
+_MAGIC = b"WSASTRO2"  # format 2: the header carries the sha256 of the leaves
+_KIND = "workshop_astro training checkpoint"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be resumed: the message names the file, the problem and the fix."""
+
+
+def _fix(path) -> str:
+    return f"start afresh with another output folder (--out) or delete {path}"
+
+
+def _leaves_bytes(state: TrainState) -> bytes:
+    buf = io.BytesIO()
+    eqx.tree_serialise_leaves(buf, state)
+    return buf.getvalue()
 
 
 def save_checkpoint(path: str | os.PathLike, state: TrainState, meta: dict) -> Path:
-    """Write ``state`` and ``meta`` (JSON) to ``path`` atomically (temporary file + ``os.replace``)."""
-    write_tree_file(path, _MAGIC, json.dumps(meta).encode(), state)
-    return Path(path)
+    """Write ``state`` and ``meta`` (JSON) to ``path`` atomically (temporary file + ``os.replace``).
+
+    The header records what the file is and the sha256 of the serialised state, which
+    :func:`load_checkpoint` verifies (a truncated or altered file is refused).
+    """
+    path = Path(path)
+    payload = _leaves_bytes(state)
+    meta = dict(meta, kind=_KIND, sha256=hashlib.sha256(payload).hexdigest(), payload_bytes=len(payload))
+    header = json.dumps(meta).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(_MAGIC + len(header).to_bytes(8, "little") + header + payload)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def _read(path: Path) -> tuple[dict, bytes]:
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"cannot read the checkpoint {path}: {exc.strerror or exc}") from None
+    if blob[:8] != _MAGIC:
+        what = ("a checkpoint of an older format of this module" if blob[:7] == _MAGIC[:7]
+                else "not a workshop_astro training checkpoint")
+        raise CheckpointError(f"{path} is {what}; {_fix(path)}")
+    n = int.from_bytes(blob[8:16], "little")
+    try:
+        meta = json.loads(blob[16:16 + n])
+        if not isinstance(meta, dict) or meta.get("kind") != _KIND or "sha256" not in meta:
+            raise ValueError
+    except ValueError:
+        raise CheckpointError(f"the checkpoint {path} is damaged (its header cannot be read; "
+                              f"the file may be truncated); {_fix(path)}") from None
+    payload = blob[16 + n:]
+    if len(payload) != meta.get("payload_bytes") or hashlib.sha256(payload).hexdigest() != meta["sha256"]:
+        raise CheckpointError(f"the checkpoint {path} is damaged: {len(payload)} bytes of weights where "
+                              f"{meta.get('payload_bytes')} were written, or their sha256 differs "
+                              f"(truncated or altered); {_fix(path)}")
+    return meta, payload
 
 
 def read_checkpoint_meta(path: str | os.PathLike) -> dict:
-    return read_tree_header(path, _MAGIC, "checkpoint")
+    """The JSON header of a checkpoint, after verifying the file (see :func:`load_checkpoint`)."""
+    return _read(Path(path))[0]
 
 
 def load_checkpoint(path: str | os.PathLike, like: TrainState | None = None) -> tuple[TrainState, dict]:
-    """Read a checkpoint written by :func:`save_checkpoint`; returns ``(state, meta)``.
+    """Read and verify a checkpoint written by :func:`save_checkpoint`; returns ``(state, meta)``.
 
     ``like`` gives the structure; by default it is rebuilt from the configs in ``meta``.
+
+    Raises:
+        CheckpointError: the file is not an astro training checkpoint, is truncated or
+            altered (sha256), holds another network's weights, or weights that are not
+            finite (a run that diverged); the message names the file and the fix.
     """
-    meta = read_checkpoint_meta(path)
-    if like is None:
-        like = init_state(UNetConfig.from_dict(meta["unet"]), TrainConfig(**meta["train"]))
-    return read_tree(path, like), meta
+    path = Path(path)
+    meta, payload = _read(path)
+    try:
+        if like is None:
+            like = init_state(UNetConfig.from_dict(meta["unet"]), TrainConfig(**meta["train"]))
+        state = eqx.tree_deserialise_leaves(io.BytesIO(payload), like)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"the checkpoint {path} does not fit this network and recipe ({exc}); "
+                              f"{_fix(path)}") from None
+    finite = all(bool(np.all(np.isfinite(np.asarray(x))))
+                 for x in jax.tree_util.tree_leaves(eqx.filter((state.model, state.ema), eqx.is_inexact_array)))
+    if not finite:
+        raise CheckpointError(f"the checkpoint {path} holds weights that are NaN or infinite (training diverged at "
+                              f"or before step {int(state.step)}); it cannot be resumed: {_fix(path)}, and lower "
+                              f"the learning rate (TrainConfig.peak_lr) if it happens again")
+    return state, meta
+
+
+def check_resumable(path: str | os.PathLike, meta: dict, unet: UNetConfig, cfg: TrainConfig) -> None:
+    """Refuse a checkpoint written for another network or recipe (``CheckpointError`` naming what differs)."""
+    mine = dict(unet=unet.as_dict(), train=asdict(cfg))
+    diffs = []
+    for part in ("unet", "train"):
+        theirs = dict(meta.get(part) or {})
+        for k, v in mine[part].items():
+            w = theirs.get(k, "(absent)")
+            if (list(v) if isinstance(v, tuple) else v) != w:
+                diffs.append(f"{part}.{k} {w} in the file, {list(v) if isinstance(v, tuple) else v} now")
+    if diffs:
+        raise CheckpointError(f"the checkpoint {path} was written by a run with another network or recipe "
+                              f"(another preset?): {'; '.join(diffs[:4])}{' ...' if len(diffs) > 4 else ''}; "
+                              f"{_fix(path)}")
 
 
 # --------------------------------------------------------------------------- the loop
+
+
+def resume_message(path, step: int, plan: Plan, budget_then: float | None, budget_now: float | None,
+                   max_steps: int | None) -> str:
+    """The one line a resumed run prints: where it resumes and whether the plan stays as it was."""
+    head = f"resuming {path} at step {step} of its plan of {plan.total_steps} steps"
+    if step >= plan.total_steps:
+        return f"{head}: the plan is complete, nothing left to train (delete the file or use another --out to train again)"
+    longer = ((budget_now is not None and budget_then is not None and budget_now > budget_then + 1e-9)
+              or (max_steps is not None and max_steps > plan.total_steps))
+    if longer:
+        then = f"{budget_then:.0f} s" if budget_then is not None else "the first run's budget"
+        return (f"{head}: the plan made for {then} is kept, not extended to the longer budget (the learning-rate "
+                f"schedule ends with it); to train longer, start afresh with another --out")
+    return f"{head}: the plan is kept; it stops early if the budget ends first"
 
 
 def train(
@@ -302,11 +436,16 @@ def train(
     losses: list[float] = []
     resumed_from = 0
     ckpt = Path(checkpoint) if checkpoint is not None else None
+    budget_planned = budget_s
     if ckpt is not None and ckpt.is_file():
+        check_resumable(ckpt, read_checkpoint_meta(ckpt), unet, cfg)
         state, meta = load_checkpoint(ckpt, like=state)
         plan = Plan(**meta["plan"]) if meta.get("plan") else None
         losses = list(meta.get("losses", []))
         resumed_from = int(state.step)
+        if plan is not None:
+            budget_planned = meta.get("budget_s")
+            print(resume_message(ckpt, resumed_from, plan, budget_planned, budget_s, max_steps), flush=True)
 
     replicated = NamedSharding(mesh, P())
     arrays, static = eqx.partition(state, eqx.is_array)
@@ -316,7 +455,7 @@ def train(
 
     def meta_now(stopped: str) -> dict:
         return dict(unet=unet.as_dict(), train=asdict(cfg), plan=asdict(plan) if plan else None,
-                    losses=losses, stopped=stopped, sde=type(sde).__name__)
+                    losses=losses, stopped=stopped, sde=type(sde).__name__, budget_s=budget_planned)
 
     provisional = Plan(max_steps or 10**9, cfg.warmup_steps, cfg.peak_lr, cfg.min_lr_ratio)
     step_time = plan.step_time_s if plan else None
@@ -352,6 +491,7 @@ def train(
             plan = Plan(int(total), int(warm), cfg.peak_lr, cfg.min_lr_ratio, step_time)
         total = plan.total_steps
         start = int(state.step)
+        ceiling = total if resumed_from else None  # a resumed plan is kept: never extended
         if progress:
             from tqdm.auto import tqdm
 
@@ -373,6 +513,8 @@ def train(
                     new_total = s + max(1, int(0.97 * (deadline - now) / pace))
                     if max_steps is not None:
                         new_total = min(new_total, max_steps)
+                    if ceiling is not None:
+                        new_total = min(new_total, ceiling)
                     plan.total_steps = total = new_total
                     if bar is not None:
                         bar.total = total

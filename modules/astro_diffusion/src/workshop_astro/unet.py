@@ -30,7 +30,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-__all__ = ["UNetConfig", "UNet", "PRESET_CONFIGS", "config_for", "score_from_eps", "count_params"]
+__all__ = [
+    "UNetConfig", "UNet", "PRESET_CONFIGS", "config_for", "score_from_eps", "count_params", "MixBlock", "Pointwise",
+    "Depthwise3x3", "MultiHeadAttention", "space_to_depth", "depth_to_space",
+]
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,16 @@ class UNetConfig:
             data); learning it as two global numbers, instead of passing the input through
             every convolution, spares the outermost pixels, where zero padding makes that
             identity hard to learn (a short run otherwise leaves noisy stamp borders).
+        block: ``"res"``: residual blocks of two 3x3 convolutions, strided-conv down and
+            upsample + 3x3 conv up (the original design, and the shipped 64x64 model's);
+            ``"mix"``: blocks whose work is matrix products, for XLA on a CPU (where a
+            3x3 convolution runs at about 0.4x PyTorch's speed and a matmul at par): a
+            depthwise 3x3 convolution mixes neighbours, a per-pixel MLP (two 1x1 products,
+            ``mlp_ratio`` wide) mixes channels, modulated by the time (scale and shift);
+            down and up are space-to-depth / depth-to-space with a 1x1 product; attention
+            is multi-head over 1x1 projections. Use it with ``patch=2``.
+        mlp_ratio: width of the per-pixel MLP of ``"mix"`` blocks, in output channels.
+        head_channels: channels per attention head (``"mix"`` blocks).
     """
 
     image_channels: int = 3
@@ -66,6 +79,13 @@ class UNetConfig:
     time_dim: int = 128
     patch: int = 1
     input_skip: bool = False
+    block: str = "res"
+    mlp_ratio: int = 2
+    head_channels: int = 32
+
+    def __post_init__(self):
+        if self.block not in ("res", "mix"):
+            raise ValueError(f"UNetConfig.block must be 'res' or 'mix', got {self.block!r}")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -79,15 +99,26 @@ class UNetConfig:
         return cls(**d)
 
 
-#: U-Net sizes per hardware preset (32x32 images).
+#: U-Net sizes per hardware preset (32x32 images). ``tiny`` and ``cpu`` use the matmul-heavy
+#: ``"mix"`` design (XLA on a CPU runs convolutions at about 0.4x PyTorch's speed and
+#: matrix products at par); ``gpu`` and ``full`` keep 3x3 residual blocks, which an
+#: accelerator runs well.
 PRESET_CONFIGS: dict[str, UNetConfig] = {
-    "tiny": UNetConfig(channels=8, mults=(1, 2), blocks=1, attention_levels=(), time_dim=32, input_skip=True),
-    "cpu": UNetConfig(channels=16, mults=(1, 2, 2), blocks=1, attention_levels=(2,), norm="none", time_dim=64,
-                      input_skip=True),
+    # tiny: the cpu design at its smallest (tests and notebooks run the same code path in seconds)
+    "tiny": UNetConfig(channels=16, mults=(1, 2), blocks=1, attention_levels=(), time_dim=32, patch=2, input_skip=True,
+                       block="mix", head_channels=16),
+    # Space-to-depth 2 then matmul-heavy "mix" blocks at 16x16, 8x8 (attention) and 4x4 (attention).
+    # (1.33 M parameters, 64.5 MFLOP per image forward vs 120 for the previous design;
+    # 0.75x its training-step time, measured in alternating turns).
+    "cpu": UNetConfig(channels=32, mults=(1, 2, 4), blocks=1, attention_levels=(1, 2), time_dim=128, patch=2,
+                      input_skip=True, block="mix"),
     "gpu": UNetConfig(channels=64, mults=(1, 2, 2, 2), blocks=2, attention_levels=(2,), norm="group", time_dim=256,
                       input_skip=True),
     "full": UNetConfig(channels=128, mults=(1, 2, 2, 2), blocks=2, attention_levels=(1, 2), norm="group", time_dim=512,
                        input_skip=True),
+    # The cpu network before the EDM recipe (kept as the training benchmark's baseline row).
+    "cpu_v1": UNetConfig(channels=16, mults=(1, 2, 2), blocks=1, attention_levels=(2,), norm="none", time_dim=64,
+                         input_skip=True),
 }
 
 
@@ -190,6 +221,135 @@ class Upsample(eqx.Module):
         return self.conv(jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2))
 
 
+class Pointwise(eqx.Module):
+    """A 1x1 convolution written as a matrix product over the channels (XLA's fast path on CPU)."""
+
+    weight: Float[Array, "cout cin"]
+    bias: Float[Array, " cout"]
+
+    def __init__(self, cin: int, cout: int, *, key: PRNGKeyArray):
+        lim = 1.0 / math.sqrt(cin)
+        self.weight = jax.random.uniform(key, (cout, cin), minval=-lim, maxval=lim)
+        self.bias = jnp.zeros((cout,))
+
+    def __call__(self, x: Float[Array, "cin h w"]) -> Float[Array, "cout h w"]:
+        return jnp.einsum("oc,chw->ohw", self.weight, x) + self.bias[:, None, None]
+
+
+def _channel_norm(x, eps: float = 1e-5):
+    # LayerNorm over the channels of each pixel, without parameters (the time modulation scales).
+    mu = jnp.mean(x, axis=0, keepdims=True)
+    var = jnp.mean((x - mu) ** 2, axis=0, keepdims=True)
+    return (x - mu) * jax.lax.rsqrt(var + eps)
+
+
+class Depthwise3x3(eqx.Module):
+    """A depthwise 3x3 convolution (one filter per channel, zero padding) as nine shifted
+    multiply-adds: XLA fuses them into one loop, about 3x faster on a CPU than its grouped
+    convolution (measured, forward + backward, 64 channels at 16x16)."""
+
+    weight: Float[Array, "c 3 3"]
+    bias: Float[Array, " c"]
+
+    def __init__(self, channels: int, *, key: PRNGKeyArray):
+        self.weight = jax.random.uniform(key, (channels, 3, 3), minval=-1 / 3, maxval=1 / 3)
+        self.bias = jnp.zeros((channels,))
+
+    def __call__(self, x: Float[Array, "c h w"]) -> Float[Array, "c h w"]:
+        _, hh, ww = x.shape
+        xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1)))
+        out = self.bias[:, None, None]
+        for i in range(3):
+            for j in range(3):
+                out = out + xp[:, i:i + hh, j:j + ww] * self.weight[:, i, j, None, None]
+        return out
+
+
+class MixBlock(eqx.Module):
+    """``skip(x) + out(silu(inner(norm(dw(x)) * (1 + scale(t)) + shift(t))))``: a depthwise 3x3
+    convolution for space, a per-pixel MLP (1x1 products) for channels."""
+
+    dw: Depthwise3x3
+    time_proj: eqx.nn.Linear
+    inner: Pointwise
+    out: Pointwise
+    skip: Pointwise | None
+
+    def __init__(self, cin: int, cout: int, time_dim: int, mlp_ratio: int, *, key: PRNGKeyArray):
+        k1, k2, k3, k4, k5 = jax.random.split(key, 5)
+        self.dw = Depthwise3x3(cin, key=k1)
+        self.time_proj = eqx.nn.Linear(time_dim, 2 * cin, key=k2)
+        self.inner = Pointwise(cin, mlp_ratio * cout, key=k3)
+        out = Pointwise(mlp_ratio * cout, cout, key=k4)
+        self.out = eqx.tree_at(lambda m: m.weight, out, out.weight * 0.1)
+        self.skip = Pointwise(cin, cout, key=k5) if cin != cout else None
+
+    def __call__(self, x: Float[Array, "c h w"], temb: Float[Array, " d"]) -> Float[Array, "c2 h w"]:
+        scale, shift = jnp.split(self.time_proj(temb), 2)
+        h = _channel_norm(self.dw(x)) * (1 + scale[:, None, None]) + shift[:, None, None]
+        h = self.out(jax.nn.silu(self.inner(h)))
+        return h + (x if self.skip is None else self.skip(x))
+
+
+class MultiHeadAttention(eqx.Module):
+    """Multi-head self-attention over the pixels of a ``(C, H, W)`` map, projections as matmuls."""
+
+    heads: int = eqx.field(static=True)
+    qkv: Pointwise
+    out: Pointwise
+
+    def __init__(self, channels: int, head_channels: int, *, key: PRNGKeyArray):
+        k1, k2 = jax.random.split(key)
+        self.heads = max(1, channels // head_channels)
+        self.qkv = Pointwise(channels, 3 * channels, key=k1)
+        out = Pointwise(channels, channels, key=k2)
+        self.out = eqx.tree_at(lambda m: m.weight, out, out.weight * 0.1)
+
+    def __call__(self, x):
+        c, h, w = x.shape
+        d = c // self.heads
+        q, k, v = jnp.split(self.qkv(_channel_norm(x)).reshape(3, self.heads, d, h * w), 3)
+        att = jax.nn.softmax(jnp.einsum("hdi,hdj->hij", q[0], k[0]) / math.sqrt(d), axis=-1)
+        return x + self.out(jnp.einsum("hij,hdj->hdi", att, v[0]).reshape(c, h, w))
+
+
+def space_to_depth(x: Float[Array, "c h w"], p: int) -> Float[Array, "c*p*p h/p w/p"]:
+    """Fold ``p x p`` blocks of pixels into channels (PyTorch's ``pixel_unshuffle`` order)."""
+    c, hh, ww = x.shape
+    return x.reshape(c, hh // p, p, ww // p, p).transpose(0, 2, 4, 1, 3).reshape(c * p * p, hh // p, ww // p)
+
+
+def depth_to_space(x: Float[Array, "c h w"], p: int) -> Float[Array, "c/(p*p) h*p w*p"]:
+    """The inverse of :func:`space_to_depth` (PyTorch's ``pixel_shuffle``)."""
+    cp, hh, ww = x.shape
+    c = cp // (p * p)
+    return x.reshape(c, p, p, hh, ww).transpose(0, 3, 1, 4, 2).reshape(c, hh * p, ww * p)
+
+
+class PatchDown(eqx.Module):
+    """Halve the resolution: space-to-depth, then a 1x1 product back to ``cout`` channels."""
+
+    proj: Pointwise
+
+    def __init__(self, cin: int, cout: int, *, key):
+        self.proj = Pointwise(4 * cin, cout, key=key)
+
+    def __call__(self, x):
+        return self.proj(space_to_depth(x, 2))
+
+
+class PatchUp(eqx.Module):
+    """Double the resolution: a 1x1 product to ``4 cout`` channels, then depth-to-space."""
+
+    proj: Pointwise
+
+    def __init__(self, cin: int, cout: int, *, key):
+        self.proj = Pointwise(cin, 4 * cout, key=key)
+
+    def __call__(self, x):
+        return depth_to_space(self.proj(x), 2)
+
+
 class UNet(eqx.Module):
     """Noise-predicting U-Net ``eps(x, t)`` for one ``(C, H, W)`` image.
 
@@ -213,7 +373,7 @@ class UNet(eqx.Module):
     up_attn: list
     upsamples: list
     head_norm: _Norm
-    head: eqx.nn.Conv2d
+    head: eqx.nn.Conv2d | Pointwise
     input_skip: eqx.nn.Linear | None
 
     def __init__(self, config: UNetConfig = UNetConfig(), *, key: PRNGKeyArray):
@@ -222,7 +382,17 @@ class UNet(eqx.Module):
         C, td, nrm = config.channels, config.time_dim, config.norm
         self.time_mlp = eqx.nn.MLP(td, td, td, depth=1, activation=jax.nn.silu, key=next(keys))
         pp = config.patch**2
-        self.stem = eqx.nn.Conv2d(config.image_channels * pp, C, 3, padding=1, key=next(keys))
+        mix = config.block == "mix"
+        if mix:
+            def ResBlock(cin, cout, td, nrm, *, key):  # noqa: N802 - the block of this design
+                return MixBlock(cin, cout, td, config.mlp_ratio, key=key)
+
+            def Attention(c, nrm, *, key):  # noqa: N802
+                return MultiHeadAttention(c, config.head_channels, key=key)
+        else:
+            ResBlock, Attention = _RES_BLOCK, _ATTENTION  # noqa: N806
+        self.stem = (Pointwise(config.image_channels * pp, C, key=next(keys)) if mix else
+                     eqx.nn.Conv2d(config.image_channels * pp, C, 3, padding=1, key=next(keys)))
         chans = [C * m for m in config.mults]
         self.down_blocks, self.down_attn, self.downsamples = [], [], []
         skips = [C]
@@ -237,7 +407,8 @@ class UNet(eqx.Module):
             self.down_blocks.append(blocks)
             self.down_attn.append(attn)
             if lvl < len(chans) - 1:
-                self.downsamples.append(eqx.nn.Conv2d(cin, cin, 3, stride=2, padding=1, key=next(keys)))
+                self.downsamples.append(PatchDown(cin, cin, key=next(keys)) if mix else
+                                        eqx.nn.Conv2d(cin, cin, 3, stride=2, padding=1, key=next(keys)))
                 skips.append(cin)
         self.mid1 = ResBlock(cin, cin, td, nrm, key=next(keys))
         self.mid_attn = Attention(cin, nrm, key=next(keys)) if config.attention_levels else None
@@ -253,9 +424,10 @@ class UNet(eqx.Module):
             self.up_blocks.append(blocks)
             self.up_attn.append(attn)
             if lvl > 0:
-                self.upsamples.append(Upsample(cin, cin, key=next(keys)))
-        self.head_norm = _Norm(cin, nrm)
-        head = eqx.nn.Conv2d(cin, config.image_channels * pp, 3, padding=1, key=next(keys))
+                self.upsamples.append(PatchUp(cin, cin, key=next(keys)) if mix else Upsample(cin, cin, key=next(keys)))
+        self.head_norm = _Norm(cin, "none" if mix else nrm)
+        head = (Pointwise(cin, config.image_channels * pp, key=next(keys)) if mix else
+                eqx.nn.Conv2d(cin, config.image_channels * pp, 3, padding=1, key=next(keys)))
         self.head = eqx.tree_at(lambda c: c.weight, head, head.weight * 0.1)
         if config.input_skip:
             lin = eqx.nn.Linear(td, 2 * config.image_channels, key=next(keys))
@@ -293,7 +465,8 @@ class UNet(eqx.Module):
                     h = attn(h)
             if i < n - 1:
                 h = self.upsamples[i](h)
-        out = self.head(jax.nn.silu(self.head_norm(h)))
+        h = _channel_norm(h) if self.config.block == "mix" else self.head_norm(h)
+        out = self.head(jax.nn.silu(h))
         if p > 1:
             cp, hh, ww = out.shape
             c = cp // (p * p)
@@ -302,6 +475,9 @@ class UNet(eqx.Module):
             w, b = jnp.split(self.input_skip(temb), 2)
             out = out + w[:, None, None] * x_in + b[:, None, None]
         return out
+
+
+_RES_BLOCK, _ATTENTION = ResBlock, Attention
 
 
 def init_unet(config: UNetConfig, seed: int = 0) -> UNet:

@@ -1,0 +1,166 @@
+"""Benchmark: galaxy training recipes and networks at equal wall time (the default demo's budget).
+
+The machine these figures come from is a shared 2-core CPU whose load (other jobs) changes
+minute by minute, so a wall-clock budget would measure the neighbours. Equal wall time is
+therefore made from two robust measurements:
+
+1. **step time**: every variant's compiled training step is timed in one process, in
+   alternating turns (A, B, C, A, B, C, ...; medians), so the load slows all alike; the
+   ratio to the baseline's step time is what transfers to an idle machine;
+2. **quality at equal time**: each variant trains for ``ref_steps * t_baseline / t_variant``
+   steps, ``ref_steps`` being the steps the default demo fits in its 5-minute budget on the
+   idle 2-core machine with the baseline (1,015, PERFORMANCE.md), then draws 100 galaxies
+   with its 20-step sampler and is measured against the 100 held-out stamps with
+   ``evaluate.compare`` (six statistics, each next to its train-vs-held-out floor).
+
+    nice .venv/bin/python benchmarks/astro_training_recipes.py --variants baseline,edm,edm_mix
+
+Writes benchmarks/results/astro_training_recipes.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "results" / "astro_training_recipes.json"
+
+#: name -> UNet (preset key or config dict) and TrainConfig overrides; the EDM recipe trains on
+#: images standardised per channel and samples with DPM-Solver++(2M) on EDM's sigma grid.
+VARIANTS = {
+    # the recipe and network before this change: noise prediction, uniform t, data in [-1, 1], DPM-Solver-2M
+    "baseline": dict(unet="cpu_v1", train=dict(recipe="eps")),
+    "edm": dict(unet="cpu_v1", train=dict(recipe="edm")),
+    "eps_mix": dict(unet="cpu", train=dict(recipe="eps")),
+    "edm_mix": dict(unet="cpu", train=dict(recipe="edm")),
+    "edm_mix48": dict(unet=dict(channels=48, mults=[1, 2, 2], attention_levels=[1, 2], time_dim=128, patch=2,
+                                input_skip=True, block="mix"), train=dict(recipe="edm")),
+    "edm_mix32": dict(unet=dict(channels=32, mults=[1, 2, 4], attention_levels=[1, 2], time_dim=128, patch=2,
+                                input_skip=True, block="mix"), train=dict(recipe="edm")),
+}
+BATCH = 32
+SAMPLES, SAMPLER_STEPS = 100, 20
+
+
+def _setup(name, seed):
+    from workshop_astro.train import TrainConfig
+    from workshop_astro.unet import PRESET_CONFIGS, UNetConfig
+
+    v = VARIANTS[name]
+    unet = PRESET_CONFIGS[v["unet"]] if isinstance(v["unet"], str) else UNetConfig.from_dict(v["unet"])
+    return unet, TrainConfig(batch_size=BATCH, seed=seed, **v["train"])
+
+
+def step_times(names, data, repeats: int = 5, steps_per_turn: int = 3) -> dict:
+    """Median seconds per training step of each variant, timed in alternating turns."""
+    import jax
+    import numpy as np
+
+    from workshop_astro.sde import VPSDE
+    from workshop_astro.train import init_state, make_train_step
+
+    runs = {}
+    for n in names:
+        unet, cfg = _setup(n, 0)
+        step = make_train_step(VPSDE(), cfg)
+        state = init_state(unet, cfg)
+        state, loss = step(state, data, np.float32(1e-4))  # compile
+        loss.block_until_ready()
+        runs[n] = [step, state, []]
+    for _ in range(repeats):
+        for n in names:
+            step, state, times = runs[n]
+            t0 = time.perf_counter()
+            for _ in range(steps_per_turn):
+                state, loss = step(state, data, np.float32(1e-4))
+            loss.block_until_ready()
+            times.append((time.perf_counter() - t0) / steps_per_turn)
+            runs[n][1] = state
+    del jax
+    return {n: float(np.median(r[2])) for n, r in runs.items()}
+
+
+def quality(name: str, steps: int, seed: int) -> dict:
+    """Train ``steps`` steps, sample, and measure against the held-out stamps."""
+    import jax
+    import numpy as np
+
+    from workshop.data import fetch
+    from workshop_astro.demos import sample_galaxies
+    from workshop_astro.evaluate import compare
+    from workshop_astro.galaxies import channel_stats, load_stamps
+    from workshop_astro.sde import VPSDE
+    from workshop_astro.train import train
+    from workshop_astro.unet import count_params
+
+    unet, cfg = _setup(name, seed)
+    data = load_stamps(fetch("astro", "hdf_stamps_32.npz"))
+    stats = channel_stats(data.train) if cfg.recipe == "edm" else None
+    images = data.train if stats is None else stats.standardise(data.train)
+    t0 = time.monotonic()
+    result = train(images, unet, cfg, sde=VPSDE(), max_steps=steps, progress=False)
+    train_s = time.monotonic() - t0
+    gen, nfe = sample_galaxies(result.ema, VPSDE(), jax.random.key(seed + 1), SAMPLES, SAMPLER_STEPS, data.resolution)
+    if stats is not None:
+        gen = stats.unstandardise(gen)
+    rep = compare(gen, data.train, data.test, seed=seed)
+    rep.pop("_stats")
+    np.save(ROOT / "build" / f"astro_recipe_{name}_seed{seed}.npy", np.asarray(gen))
+    return dict(variant=name, seed=seed, unet=unet.as_dict(), train=dict(VARIANTS[name]["train"]),
+                parameters=count_params(result.ema), steps=result.steps_done, train_s_under_load=train_s, nfe=int(nfe),
+                mean_distance=rep["mean_distance"], mean_floor=rep["mean_floor"],
+                mean_ratio=rep["mean_distance"] / rep["mean_floor"], ratio=rep["ratio"],
+                memorisation=rep["memorisation"]["ratio"],
+                summary_generated=rep["summary_generated"], summary_heldout=rep["summary_heldout"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--variants", default="baseline,edm,edm_mix")
+    ap.add_argument("--ref-steps", type=int, default=1015, help="the baseline's steps in the demo's budget (idle machine)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--timing-only", action="store_true")
+    ap.add_argument("--step-times", help="reuse step times measured earlier: name=seconds,... (skips phase 1)")
+    ap.add_argument("--out", default=str(OUT))
+    a = ap.parse_args()
+    names = a.variants.split(",")
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        sys.exit(f"unknown variant(s) {unknown}; choose from {sorted(VARIANTS)}")
+    import jax.numpy as jnp
+
+    from workshop.data import fetch
+    from workshop_astro.galaxies import load_stamps
+
+    (ROOT / "build").mkdir(exist_ok=True)
+    data = jnp.asarray(load_stamps(fetch("astro", "hdf_stamps_32.npz")).train)
+    if a.step_times:
+        timing = {k: float(v) for k, v in (kv.split("=") for kv in a.step_times.split(","))}
+    else:
+        timing = step_times(["baseline", *[n for n in names if n != "baseline"]], data)
+    print("step times (s): " + ", ".join(f"{n} {t:.3f}" for n, t in timing.items()), flush=True)
+    out = Path(a.out)
+    result = dict(benchmark="astro_training_recipes", ref_steps=a.ref_steps, batch=BATCH, step_time_s=timing,
+                  load_avg=os.getloadavg(), runs=[])
+    if a.timing_only:
+        print(json.dumps(result, indent=1))
+        return
+    for n in names:
+        steps = int(round(a.ref_steps * timing["baseline"] / timing[n]))
+        res = quality(n, steps, a.seed)
+        res["when"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        result["runs"].append(res)
+        print(f"{n:10s}: {res['steps']} steps, mean/floor {res['mean_ratio']:.2f}, "
+              + ", ".join(f"{k} {v:.2f}" for k, v in res["ratio"].items()), flush=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
