@@ -11,19 +11,11 @@ import click
 
 from . import _environment
 
+from ._cli_common import EPILOG, get_module
+from ._errors import EXIT_OK, EXIT_PROBLEM, UsageProblem
+
+#: The commands of this file; cli.py adds them to the launcher.
 COMMANDS: list = []
-
-from .cli import EPILOG  # noqa: E402  (cli imports this file at its end, once EPILOG exists)
-
-
-def _cli():
-    from . import cli
-
-    return cli
-
-
-def _module(name: str):
-    return _cli()._get_module(name)
 
 
 def _marks() -> dict[str, str]:
@@ -50,7 +42,7 @@ def lessons(module: str, dest: str | None, solutions: bool, force: bool) -> None
     """
     from .lessons import LessonError, colab_url, write_lessons
 
-    decl = _module(module)
+    decl = get_module(module)
     if not decl.lessons:
         click.echo(f"Module {module!r} has no lessons.")
         return
@@ -60,7 +52,7 @@ def lessons(module: str, dest: str | None, solutions: bool, force: bool) -> None
         results = write_lessons(decl, dest, solutions=solutions, force=force)
     except LessonError as exc:
         click.echo(click.style("cannot build the lessons: ", fg="red", bold=True) + str(exc), err=True)
-        sys.exit(_cli().EXIT_PROBLEM)
+        sys.exit(EXIT_PROBLEM)
     where = dest.resolve()
     click.echo(click.style(f"{decl.title}: notebooks in {where}", bold=True))
     for r in results:
@@ -132,7 +124,7 @@ def _one_check(decl, short: str) -> None:
 
     found = [c for c in decl.checks if c.name == short]
     if not found:
-        raise _cli().UsageProblem(unknown_message("check", f"{decl.name}.{short}",
+        raise UsageProblem(unknown_message("check", f"{decl.name}.{short}",
                                                   [f"{decl.name}.{c.name}" for c in decl.checks],
                                                   hint=f"'workshop info {decl.name}' lists them"))
     c = found[0]
@@ -185,14 +177,14 @@ def _check_notebook(decl, path: Path, timeout: int) -> int:
     from .lessons import cell_error, execute
 
     if not path.is_file():
-        raise _cli().UsageProblem(f"no notebook at {path}" + (" (it is a folder)" if path.exists() else ""))
+        raise UsageProblem(f"no notebook at {path}" + (" (it is a folder)" if path.exists() else ""))
     try:
         nb = nbformat.read(path, as_version=4)
     except UnicodeDecodeError as exc:
-        raise _cli().UsageProblem(f"cannot read the notebook {path}: it is not UTF-8 text (byte {exc.start}); "
+        raise UsageProblem(f"cannot read the notebook {path}: it is not UTF-8 text (byte {exc.start}); "
                                   "give the .ipynb file Jupyter saved, or save it again as UTF-8") from None
     except Exception as exc:
-        raise _cli().UsageProblem(f"cannot read the notebook {path}: {type(exc).__name__}: {str(exc)[:200]}; "
+        raise UsageProblem(f"cannot read the notebook {path}: {type(exc).__name__}: {str(exc)[:200]}; "
                                   f"give a Jupyter notebook (.ipynb), e.g. one 'workshop lessons {decl.name}' "
                                   "wrote") from None
     preset = _environment.preset() or "tiny"
@@ -241,7 +233,7 @@ def _check_notebook(decl, path: Path, timeout: int) -> int:
     if stopped:
         click.echo(click.style(f"  note: {stopped}", fg="yellow"))
     click.echo(f"{passed}/{len(checks)} passed" + (f", {failed} failed" if failed else ""))
-    return (_cli().EXIT_PROBLEM if failed or stopped else _cli().EXIT_OK), passed, len(checks)
+    return (EXIT_PROBLEM if failed or stopped else EXIT_OK), passed, len(checks)
 
 
 def _notebooks_in(decl, folder: Path) -> list[Path]:
@@ -281,7 +273,7 @@ def check_cmd(target: str, notebook: Path | None, timeout: int, reset: bool) -> 
       workshop check astro workshop-notebooks/astro  every notebook of astro in that folder
     """
     module, _, short = target.partition(".")
-    decl = _module(module)
+    decl = get_module(module)
     if reset:
         from .progress import reset as reset_progress
 
@@ -290,12 +282,12 @@ def check_cmd(target: str, notebook: Path | None, timeout: int, reset: bool) -> 
         return
     if short:
         if notebook is not None:
-            raise _cli().UsageProblem("give either MODULE.CHECK or MODULE NOTEBOOK, not both")
+            raise UsageProblem("give either MODULE.CHECK or MODULE NOTEBOOK, not both")
         _one_check(decl, short)
     elif notebook is not None and notebook.is_dir():
         paths = _notebooks_in(decl, notebook)
         if not paths:
-            raise _cli().UsageProblem(f"no notebook of module {decl.name!r} in {notebook} "
+            raise UsageProblem(f"no notebook of module {decl.name!r} in {notebook} "
                                       f"(get them with 'workshop lessons {decl.name} --to {notebook}')")
         codes, passed, total = [], 0, 0
         for k, path in enumerate(paths):
@@ -342,11 +334,11 @@ def validate(modules: tuple[str, ...], all_: bool, no_execute: bool, timeout: in
     try:
         hardware.validate_preset(preset)
     except hardware.PresetError as exc:
-        raise _cli().UsageProblem(str(exc)) from None
+        raise UsageProblem(str(exc)) from None
     if not modules and not all_:
-        raise _cli().UsageProblem("name a module (workshop validate astro) or use --all")
+        raise UsageProblem("name a module (workshop validate astro) or use --all")
     reg = registry()
-    decls = list(reg.modules.values()) if all_ else [_module(m) for m in modules]
+    decls = list(reg.modules.values()) if all_ else [get_module(m) for m in modules]
     marks = _marks()
     sym = {"ok": marks["passed"], "fail": marks["failed"], "warn": click.style("!", fg="yellow", bold=True)}
 
@@ -362,7 +354,7 @@ def validate(modules: tuple[str, ...], all_: bool, no_execute: bool, timeout: in
             ids = [l.id for l in decl.lessons]
             for lid in only:
                 if lid not in ids:
-                    raise _cli().UsageProblem(unknown_message(f"lesson of module {decl.name!r} named", lid, ids))
+                    raise UsageProblem(unknown_message(f"lesson of module {decl.name!r} named", lid, ids))
         click.echo(click.style(f"Validating {decl.name} ({decl.package})", bold=True))
         rep = validate_module(decl, execute=not no_execute, timeout=timeout, preset=preset, echo=echo,
                               only=list(only) or None)
@@ -378,7 +370,7 @@ def validate(modules: tuple[str, ...], all_: bool, no_execute: bool, timeout: in
             bad.append(b.name)
             click.echo(click.style(f"{b.name}: broken plugin: {b.error}", fg="red", bold=True))
     if bad:
-        sys.exit(_cli().EXIT_PROBLEM)
+        sys.exit(EXIT_PROBLEM)
 
 
 COMMANDS.append(validate)
@@ -402,7 +394,7 @@ def new(name: str, dest: str | None, title: str | None) -> None:
     try:
         folder = scaffold(name, dest, title=title)
     except ScaffoldError as exc:
-        raise _cli().UsageProblem(str(exc)) from None
+        raise UsageProblem(str(exc)) from None
     click.echo(click.style(f"Created module {name!r} in {folder}", fg="green", bold=True))
     for p in sorted(folder.rglob("*")):
         if p.is_file():
@@ -447,7 +439,7 @@ def course_show(file: Path, start: str | None) -> None:
         c = load_course(file)
         lines, missing = render_agenda(c, start=start)
     except CourseError as exc:
-        raise _cli().UsageProblem(str(exc)) from None
+        raise UsageProblem(str(exc)) from None
     for line in lines:
         click.echo(line)
     if missing:
@@ -468,7 +460,7 @@ def course_lessons(file: Path, dest: str, solutions: bool) -> None:
     try:
         c = load_course(file)
     except CourseError as exc:
-        raise _cli().UsageProblem(str(exc)) from None
+        raise UsageProblem(str(exc)) from None
     dest = _environment.folder_path(dest, "--to")
     _environment.writable_folder(dest, "--to", "choose a folder you can write to with --to")
     reg = registry()
@@ -491,19 +483,8 @@ def course_lessons(file: Path, dest: str, solutions: bool) -> None:
         click.echo(f"{name}: {len(results)} notebooks in {(dest / name).resolve()} ({summary or 'no lessons'})")
     click.echo(f"\nOpen them with: jupyter lab {dest.resolve()}")
     if problems:
-        sys.exit(_cli().EXIT_PROBLEM)
+        sys.exit(EXIT_PROBLEM)
 
 
 COMMANDS.append(course)
 
-
-def _register_commands() -> None:
-    # Normally cli.py adds COMMANDS when it imports this file; when this file is imported
-    # first, cli.py saw an empty list, so add them here too (adding twice is harmless).
-    from . import cli
-
-    for command in COMMANDS:
-        cli.main.add_command(command)
-
-
-_register_commands()

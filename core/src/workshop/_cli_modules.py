@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import click
 
+from ._cli_common import EPILOG
 from ._declaration import ModuleDeclaration
 from ._lazy import ReferenceError_, resolve
 from ._plugins import registry
@@ -26,8 +27,6 @@ class ModuleGroup(click.Group):
     """``workshop MODULE``: the commands one module declares, resolved on first use."""
 
     def __init__(self, declaration: ModuleDeclaration, **kwargs):
-        from .cli import EPILOG
-
         d = declaration
         super().__init__(
             name=d.name,

@@ -34,6 +34,19 @@ class ConfigError(ValueError):
     """
 
 
+class PresetError(ConfigError):
+    """An unknown preset name (the message lists the valid ones); a usage error."""
+
+
+#: The presets every module sizes its demos for (:mod:`workshop.hardware` picks one).
+PRESETS: dict[str, str] = {
+    "tiny": "smallest sizes, seconds per demo (tests, CI, notebook execution)",
+    "cpu": "laptop CPU: small models, minutes per demo",
+    "gpu": "one accelerator: larger models and batches",
+    "full": "a large accelerator or several: the full-size runs",
+}
+
+
 def raw(name: str) -> str:
     """The variable's value with surrounding blanks removed ("" when unset)."""
     return os.environ.get(name, "").strip()
@@ -212,7 +225,6 @@ def preset() -> str | None:
     value = raw("WORKSHOP_PRESET")
     if not value:
         return None
-    from .hardware import PRESETS, PresetError
     from ._plugins import unknown_message
 
     if value not in PRESETS:

@@ -66,7 +66,7 @@ def key(module: str, name: str) -> str:
 
 def machine_pins_path() -> Path:
     """This machine's pins: ``$WORKSHOP_CACHE/pins.json``."""
-    from .data import cache_dir
+    from ._environment import cache_dir
 
     return cache_dir() / "pins.json"
 

@@ -21,32 +21,16 @@ from pathlib import Path
 import click
 
 from . import _environment
+from . import _cli_learning
+from ._cli_common import EPILOG, get_module
 from ._cli_modules import LauncherGroup, refused_message
 from ._errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageProblem, reported_errors, set_debug
-from ._plugins import UnknownModule, registry, unknown_message
+from ._plugins import registry, unknown_message
 
-EPILOG = """\b
-Exit codes: 0 success; 1 the command found a problem (failed check or validation,
-demo error, data error) or an unexpected error; 2 usage error (unknown module, demo,
-check or preset, bad option value, bad environment variable, unusable path or file);
-130 interrupted. 'workshop --debug COMMAND' (or WORKSHOP_DEBUG=1) shows the traceback
-of an unexpected error.
-\b
-Environment: WORKSHOP_CACHE (data cache folder), WORKSHOP_OFFLINE=1 (never download),
-WORKSHOP_MIRROR (fetch remote data from a mirror URL or folder), WORKSHOP_PINS (an
-instructor's pins file), WORKSHOP_PRESET (default preset), WORKSHOP_PROGRESS (progress
-file), WORKSHOP_CHECK_REPORT (also append check results to this JSON-lines file),
-WORKSHOP_DEBUG=1 (tracebacks).
-"""
 
 __all__ = ["main", "reported_errors", "UsageProblem", "EXIT_OK", "EXIT_PROBLEM", "EXIT_USAGE", "EXIT_INTERRUPTED"]
 
 
-def _get_module(name: str):
-    try:
-        return registry().get(name)
-    except UnknownModule as exc:
-        raise UsageProblem(str(exc)) from None
 
 
 @click.group(cls=LauncherGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -121,7 +105,7 @@ def list_cmd() -> None:
 @click.argument("module")
 def info(module: str) -> None:
     """Everything MODULE declares: lessons, checks, demos, data, presets, hardware."""
-    d = _get_module(module)
+    d = get_module(module)
     click.echo(click.style(f"{d.name}: {d.title}", bold=True))
     click.echo(f"{d.summary}\n")
     click.echo(f"package {d.package} ({d.distribution or d.package}), {d.minutes} minutes")
@@ -176,7 +160,7 @@ def run(module: str, demo: str | None, preset: str | None, out: str | None, budg
     from ._lazy import resolve
     from ._run import DemoOptionError, RunContext
 
-    d = _get_module(module)
+    d = get_module(module)
     if not d.demos:
         raise UsageProblem(f"module {module!r} declares no demos")
     try:
@@ -235,7 +219,7 @@ def fetch(module: str | None, files: tuple[str, ...], all_: bool) -> None:
     if all_ and (module or files):
         raise UsageProblem("--all fetches everything: give either --all or a module (and its files)")
     reg = registry()
-    decls = list(reg.modules.values()) if all_ else [_get_module(module)]
+    decls = list(reg.modules.values()) if all_ else [get_module(module)]
     failed = 0
     for d in decls:
         md = ModuleData.of(d)
@@ -412,9 +396,7 @@ def doctor(no_network: bool) -> None:
         click.echo(click.style("All good.", fg="green", bold=True))
 
 
-from . import _cli_learning  # noqa: E402  (lessons, check, new, validate, course)
-
-for _cmd in _cli_learning.COMMANDS:
+for _cmd in _cli_learning.COMMANDS:  # lessons, check, new, validate, course
     main.add_command(_cmd)
 
 

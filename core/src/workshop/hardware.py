@@ -17,19 +17,7 @@ import os
 import re
 from dataclasses import asdict, dataclass
 
-from ._environment import ConfigError
-
-PRESETS: dict[str, str] = {
-    "tiny": "smallest sizes, seconds per demo (tests, CI, notebook execution)",
-    "cpu": "laptop CPU: small models, minutes per demo",
-    "gpu": "one accelerator: larger models and batches",
-    "full": "a large accelerator or several: the full-size runs",
-}
-
-
-class PresetError(ConfigError):
-    """An unknown preset name (the message lists the valid ones); a usage error."""
-
+from ._environment import PRESETS, ConfigError, PresetError
 
 class BudgetError(ConfigError):
     """A duration that cannot be parsed (the message shows valid forms); a usage error."""
