@@ -59,6 +59,7 @@ def test_load_stamps_refuses(tmp_path, case):
     for w in words:
         assert w in str(exc.value), (w, str(exc.value))
     assert path.read_bytes() == before
+    assert isinstance(exc.value, DataError)  # `workshop run` reports it as a data problem, without a traceback
 
 
 @pytest.mark.parametrize("make,words", [

@@ -82,6 +82,7 @@ def test_read_labelled_refuses(tmp_path, case):
     for w in words:
         assert w in str(exc.value), (w, str(exc.value))
     assert path.read_text() == text  # the file is only read
+    assert isinstance(exc.value, DataError)  # `workshop run` reports it as a data problem, without a traceback
 
 
 def test_read_labelled_names_line_and_column_attributes(tmp_path):

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from workshop.data import DataError
 
 from . import guards
 
@@ -266,9 +267,10 @@ def save_stamps(path: str | os.PathLike, built: dict) -> None:
     os.replace(tmp, path)
 
 
-class StampsError(ValueError):
+class StampsError(DataError, ValueError):
     """A stamps file that cannot be used as galaxy images; the message names the file,
-    the array and the fix."""
+    the array and the fix. A :class:`workshop.data.DataError`, so ``workshop run``
+    reports it without a traceback."""
 
 
 def load_stamps(path: str | os.PathLike) -> GalaxyData:

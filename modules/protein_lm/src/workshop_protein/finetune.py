@@ -112,9 +112,10 @@ class LabelledSequences:
         return replace(self, sequences=tuple(self.sequences[i] for i in idx), labels=self.labels[idx])
 
 
-class LabelledDataError(ValueError):
+class LabelledDataError(DataError, ValueError):
     """A labelled-sequence file that cannot be read unambiguously; the message names the
-    file, the line and the column, and says how to fix it.
+    file, the line and the column, and says how to fix it. A
+    :class:`workshop.data.DataError`, so ``workshop run`` reports it without a traceback.
 
     Attributes:
         line: the 1-based line of the file (``None`` when the problem is not one line).
