@@ -73,7 +73,14 @@ def set_diagonal(candidate: Callable) -> str:
     a = jnp.arange(16.0).reshape(4, 4)
     expected = a.at[jnp.arange(4), jnp.arange(4)].set(7.0)
     got = _call(candidate, a, 7.0, what="a 4x4 matrix and value=7")
-    assert_close(got, expected, what="set_diagonal(a, 7.0)", hint=hint_index)
+    i = jnp.arange(4)
+    mistakes = {
+        "whole rows were set, not the diagonal": (a.at[i].set(7.0), "a.at[i] selects rows; " + hint_index),
+        "value was added to the diagonal, not put there": (a.at[i, i].add(7.0), "use .set(value), not .add(value)"),
+        "the anti-diagonal was set": (a.at[i, 3 - i].set(7.0), "the diagonal is a[i, i]: " + hint_index),
+        "only the diagonal was returned": (jnp.full(4, 7.0), "return the whole matrix: a.at[i, i].set(value)"),
+    }
+    assert_close(got, expected, what="set_diagonal(a, 7.0)", hint=hint_index, mistakes=mistakes)
     expect(bool(jnp.all(a == jnp.arange(16.0).reshape(4, 4))), "the input matrix changed",
            hint="return a new array: a.at[i, i].set(value) leaves a alone")
 
@@ -151,7 +158,17 @@ def pairwise_sq_distances(candidate: Callable) -> str:
     if shape == expected.shape and _allclose(got, jnp.sqrt(expected)):
         raise CheckFailed("these are the distances, not the squared distances",
                           hint="sum the squared differences and do not take the square root")
-    assert_close(got, expected, what="pairwise_sq_distances(xs, ys)", rtol=1e-4, atol=1e-5,
+    diff = xs[:, None, :] - ys[None, :, :]
+    mistakes = {
+        "the squared differences were not summed over the coordinates": (diff**2, "for one pair, jnp.sum((x - y) ** 2)"),
+        "the differences were summed before squaring": (jnp.sum(diff, axis=-1) ** 2,
+                                                         "square each coordinate's difference, then sum"),
+        "it is |x|² + |y|² + 2 x·y: the cross term has the wrong sign":
+            (jnp.sum(xs**2, 1)[:, None] + jnp.sum(ys**2, 1)[None, :] + 2 * xs @ ys.T,
+             "|x - y|² = |x|² + |y|² - 2 x·y"),
+        "it is the sum of x - y, not of its square": (jnp.sum(diff, axis=-1), "square the differences: (x - y) ** 2"),
+    }
+    assert_close(got, expected, what="pairwise_sq_distances(xs, ys)", rtol=1e-4, atol=1e-5, mistakes=mistakes,
                  hint="for one pair, jnp.sum((x - y) ** 2); then two nested jax.vmap calls")
     return "correct (5, 3) x (4, 3) -> (5, 4) under jit"
 
@@ -178,7 +195,14 @@ def loss_and_grad(candidate: Callable) -> str:
         raise CheckFailed("the loss is N times too large: you summed instead of averaging",
                           hint="the loss is the mean of the squared residuals: jnp.mean((x @ w - y) ** 2)")
     assert_close(got_loss, loss, what="the loss", hint="jnp.mean((x @ w - y) ** 2)")
-    assert_close(got_grad, grad, what="the gradient in w", rtol=1e-4, atol=1e-5,
+    n = x.shape[0]
+    mistakes = {
+        "it is the gradient of the sum, N times too large": (n * grad, "average over the batch: jnp.mean, not jnp.sum"),
+        "it is missing the factor 2 of the square": (grad / 2, "d/dw (x w - y)² = 2 xᵀ(x w - y): let jax.grad do it"),
+        "it has the wrong sign (the residual is y - x w, but its derivative keeps the minus)":
+            (-grad, "differentiate the loss itself with jax.value_and_grad(loss)(w, x, y)"),
+    }
+    assert_close(got_grad, grad, what="the gradient in w", rtol=1e-4, atol=1e-5, mistakes=mistakes,
                  hint="jax.value_and_grad(loss) differentiates the loss in its first argument, w")
     return "loss and gradient match 2 xᵀ(xw - y)/N under jit"
 
@@ -236,7 +260,12 @@ def ar1_trajectory(candidate: Callable) -> str:
     if shape == (12,) and _allclose(got, np.concatenate([[2.0], expected[:-1]])):
         raise CheckFailed("the trajectory is shifted by one step: it starts at x0",
                           hint="in the scan body, return (new_x, new_x): output the new state, not the old one")
-    assert_close(got, expected, what="the AR(1) trajectory", rtol=1e-4, atol=1e-5,
+    mistakes = {
+        "the noise is never added": (_ar1_reference(2.0, 0.8, np.zeros(12)), "new = a * x + e: add the step's noise"),
+        "a multiplies the noise too (a (x + e))": (_ar1_reference(2.0, 0.8, 0.8 * np.asarray(noise)),
+                                                   "only the state is scaled: new = a * x + e"),
+    }
+    assert_close(got, expected, what="the AR(1) trajectory", rtol=1e-4, atol=1e-5, mistakes=mistakes,
                  hint="def step(x, e): new = a * x + e; return new, new  then  jax.lax.scan(step, x0, noise)")
     return "matches a Python loop over 12 steps, under jit"
 
@@ -254,7 +283,10 @@ def sgd_step(candidate: Callable) -> str:
     """``sgd_step(params, grads, lr)``: ``p - lr * g`` on every leaf, same structure."""
     _function(candidate)
     params = _params()
-    grads = jax.tree.map(lambda p: jnp.ones_like(p) * 0.5, params)
+    # a different gradient in every entry, so that a leaf paired with another leaf's gradient shows
+    leaves, treedef = jax.tree.flatten(params)
+    keys = jax.random.split(jax.random.key(16), len(leaves))
+    grads = jax.tree.unflatten(treedef, [jax.random.normal(k, jnp.shape(p)) for k, p in zip(keys, leaves)])
     before = jax.tree.map(np.asarray, params)
     expected = jax.tree.map(lambda p, g: p - 0.1 * g, params, grads)
     got = _call(candidate, params, grads, 0.1, what="a nested dict/tuple of parameters and lr=0.1")
@@ -269,7 +301,14 @@ def sgd_step(candidate: Callable) -> str:
     if all(_allclose(a, b) for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ascent))):
         raise CheckFailed("the parameters moved up the gradient",
                           hint="gradient descent subtracts: p - lr * g")
-    assert_close(got, expected, what="the updated parameters", hint="p - lr * g for every leaf")
+    mistakes = {
+        "it returns only the step lr * g, not the new parameters":
+            (jax.tree.map(lambda g: 0.1 * g, grads), "the new value is the old one minus the step: p - lr * g"),
+        "the parameters did not move": (params, "subtract lr * g from every leaf: jax.tree.map(lambda p, g: "
+                                                "p - lr * g, params, grads)"),
+        "the learning rate is missing": (jax.tree.map(lambda p, g: p - g, params, grads), "scale the step: p - lr * g"),
+    }
+    assert_close(got, expected, what="the updated parameters", hint="p - lr * g for every leaf", mistakes=mistakes)
     jitted = _call(jax.jit(candidate), params, grads, 0.1, what="under jit")
     assert_close(jitted, expected, what="jax.jit(sgd_step)", hint="p - lr * g for every leaf")
     return "every leaf updated, structure kept, input unchanged, works under jit"
@@ -322,7 +361,12 @@ def piecewise(candidate: Callable) -> str:
     f = jax.jit(candidate)
     for x in (3.0, 0.5, -2.0):
         got = _call(f, jnp.float32(x), what=f"x={x} under jax.jit")
-        assert_close(got, _piecewise_ref(x), what=f"piecewise({x})", hint=where_hint)
+        mistakes = {
+            "the two branches are swapped": (jnp.where(x > 1.0, 2.0 * x - 1.0, x**2),
+                                             "x ** 2 is for x > 1, 2 x - 1 for the rest: jnp.where(cond, if_true, "
+                                             "if_false)"),
+        }
+        assert_close(got, _piecewise_ref(x), what=f"piecewise({x})", hint=where_hint, mistakes=mistakes)
     xs = jnp.linspace(-3.0, 3.0, 13)
     got = _call(jax.vmap(candidate), xs, what="13 values under jax.vmap")
     assert_close(got, _piecewise_ref(xs), what="jax.vmap(piecewise)(xs)", hint=where_hint)
@@ -420,7 +464,14 @@ def mlp_loss(candidate: Callable) -> str:
     y = jnp.sin(x[:, :1])
     got = _call(eqx.filter_jit(candidate), model, x, y, what="an MLP, x (10, 2), y (10, 1), under eqx.filter_jit",
                 hints=(("dot_general", vmap_hint), ("shape", vmap_hint)))
-    assert_close(got, _mse(model, x, y), what="the loss", hint="jnp.mean((jax.vmap(model)(x) - y) ** 2)")
+    pred = jax.vmap(model)(x)
+    mistakes = {
+        "it is the sum of the squared errors, not their mean": (jnp.sum((pred - y) ** 2), "use jnp.mean, not jnp.sum"),
+        "the errors are not squared": (jnp.mean(pred - y), "square the errors: jnp.mean((pred - y) ** 2)"),
+        "it is the root mean square error": (jnp.sqrt(_mse(model, x, y)), "no square root: the mean squared error"),
+    }
+    assert_close(got, _mse(model, x, y), what="the loss", hint="jnp.mean((jax.vmap(model)(x) - y) ** 2)",
+                 mistakes=mistakes)
     grads = _call(eqx.filter_jit(eqx.filter_grad(candidate)), model, x, y, what="eqx.filter_grad")
     expected = eqx.filter_jit(eqx.filter_grad(_mse))(model, x, y)
     assert_close(eqx.filter(grads, eqx.is_array), eqx.filter(expected, eqx.is_array), what="its gradient",
@@ -440,8 +491,11 @@ def solve_spd(candidate: Callable) -> str:
     if hasattr(got, "value") and hasattr(got, "result"):
         raise CheckFailed("you returned Lineax's Solution object",
                           hint="lx.linear_solve(...) returns a Solution; the answer is its .value")
+    mistakes = {"it is A b: the matrix multiplies b instead of being solved for": (
+        a @ b, "solve A x = b: lx.linear_solve(lx.MatrixLinearOperator(A, lx.positive_semidefinite_tag), b).value")}
     assert_close(got, np.linalg.solve(np.asarray(a, np.float64), np.asarray(b, np.float64)), what="x",
-                 rtol=1e-4, atol=1e-5, hint="lx.linear_solve(operator, b, solver=lx.Cholesky()).value")
+                 rtol=1e-4, atol=1e-5, hint="lx.linear_solve(operator, b, solver=lx.Cholesky()).value",
+                 mistakes=mistakes)
     return "matches numpy.linalg.solve under jit"
 
 
@@ -454,32 +508,77 @@ def _mixtures():
                              jnp.array([0.8, 1.2, 0.6]))
 
 
+def _batched_score(log_terms: Callable) -> Callable:
+    """Scores at a batch of points of ``logsumexp_k log_terms(x, w, m, s)_k``, jitted once for every call."""
+
+    def score(x, weights, means, stds):
+        return jax.grad(lambda y: jax.nn.logsumexp(log_terms(y, weights, means, stds)))(x)
+
+    return jax.jit(jax.vmap(score, in_axes=(0, None, None, None)))
+
+
+def _sq_dist(x, m):
+    return jnp.sum((x - m) ** 2, -1)
+
+
+# The score of the log density written with a typical mistake, and the hint that fixes it.
+_SCORE_MISTAKES = {
+    "the -d log s_k normalisation term is missing": (
+        _batched_score(lambda x, w, m, s: jnp.log(w) - 0.5 * _sq_dist(x, m) / s**2),
+        "each component's log density has -d log s_k (its normalisation): without it wide components weigh too much"),
+    "s_k is used where the variance s_k² belongs": (
+        _batched_score(lambda x, w, m, s: jnp.log(w) - 0.5 * _sq_dist(x, m) / s - x.shape[-1] * jnp.log(s)),
+        "the exponent is -|x - m_k|² / (2 s_k²): divide by the variance, the std squared"),
+    "the 1/2 in the exponent is missing": (
+        _batched_score(lambda x, w, m, s: jnp.log(w) - _sq_dist(x, m) / s**2 - x.shape[-1] * jnp.log(s)),
+        "the exponent is -|x - m_k|² / (2 s_k²)"),
+}
+_analytic_scores = jax.jit(jax.vmap(lv.analytic_score, in_axes=(None, 0)))
+_mixture_scores = jax.jit(jax.vmap(lv.score, in_axes=(None, 0)))
+_densities = jax.jit(jax.vmap(lambda mix, x: jnp.exp(lv.log_density(mix, x)), in_axes=(None, 0)))
+
+
 def mixture_score(candidate: Callable) -> str:
-    """``mixture_score(x, weights, means, stds)``: ``∇ log p(x)`` of an isotropic Gaussian mixture at one point."""
+    """``mixture_score(x, weights, means, stds)``: ``∇ log p(x)`` of an isotropic Gaussian mixture at one point.
+
+    Tested on points drawn from two mixtures (one with unequal weights and stds, so that a
+    missing weight, a missing ``d log s_k`` or a variance in place of a std changes the
+    answer) and on points far from every mode, where a log-density written as
+    ``log(sum(exp(...)))`` underflows to ``log 0`` and its gradient to NaN.
+    """
     _function(candidate)
     grad_hint = ("write log p(x) = logsumexp_k [log w_k - |x - m_k|² / (2 s_k²) - d log s_k] (+ a constant) "
                  "and return jax.grad of it")
+    far = jnp.array([[30.0, -25.0], [-40.0, 12.0], [60.0, 60.0]])
     for mix in _mixtures():
-        xs = lv.sample(mix, jax.random.key(11), 6)
+        xs = jnp.concatenate([lv.sample(mix, jax.random.key(11), 6), far])
         f = jax.jit(jax.vmap(candidate, in_axes=(0, None, None, None)))
-        got = _call(f, xs, mix.weights, mix.means, mix.stds, what=f"6 points, {mix.weights.shape[0]} components, "
-                    "under jit(vmap)")
-        expected = jax.jit(jax.vmap(lv.analytic_score, in_axes=(None, 0)))(mix, xs)
+        got = _call(f, xs, mix.weights, mix.means, mix.stds, what=f"6 points near the modes and 3 far from them, "
+                    f"{mix.weights.shape[0]} components, under jit(vmap)")
+        expected = _analytic_scores(mix, xs)
         if getattr(got, "shape", None) == expected.shape and not _allclose(got, expected, rtol=1e-3, atol=1e-4):
-            dens = jnp.exp(jax.vmap(lambda x: lv.log_density(mix, x))(xs))[:, None]
+            got_np = np.asarray(got)
+            if not np.isfinite(got_np[-3:]).all() and np.isfinite(got_np[:-3]).all():
+                raise CheckFailed("the score is NaN or infinite far from the modes (e.g. at x = (30, -25)), right near them: "
+                                  "exp(-|x - m|² / 2s²) underflows to 0 there and log(0) is -inf",
+                                  hint="compute log Σ_k exp(a_k) with jax.nn.logsumexp(a), which subtracts the largest "
+                                       "a_k first and never underflows")
+            dens = _densities(mix, xs)[:, None]
             uniform = lv.GaussianMixture(jnp.full_like(mix.weights, 1.0 / mix.weights.shape[0]), mix.means, mix.stds)
-            if _allclose(got, dens * expected, rtol=1e-3, atol=1e-6):
+            if _allclose(got[:-3], (dens * expected)[:-3], rtol=1e-3, atol=1e-6):
                 raise CheckFailed("this is the gradient of the density p(x), not of log p(x)",
                                   hint="the score is ∇ log p = ∇p / p: differentiate the log density "
                                        "(jax.nn.logsumexp over the components)")
             if _allclose(got, -expected, rtol=1e-3, atol=1e-4):
                 raise CheckFailed("the score has the wrong sign",
                                   hint="the score points uphill, towards the modes: grad of +log p")
-            if _allclose(got, jax.vmap(lambda x: lv.analytic_score(uniform, x))(xs), rtol=1e-3, atol=1e-4):
+            if _allclose(got, _analytic_scores(uniform, xs), rtol=1e-3, atol=1e-4):
                 raise CheckFailed("the mixture weights are missing",
                                   hint="each component's term inside the logsumexp starts with log w_k")
-        assert_close(got, expected, what="the score", rtol=1e-3, atol=1e-4, hint=grad_hint)
-    return "matches the closed-form score on two mixtures, under jit and vmap"
+        mistakes = {name: (lambda v=v: v(xs, mix.weights, mix.means, mix.stds), hint)
+                    for name, (v, hint) in _SCORE_MISTAKES.items()}
+        assert_close(got, expected, what="the score", rtol=1e-3, atol=1e-4, hint=grad_hint, mistakes=mistakes)
+    return "matches the closed-form score on two mixtures, near the modes and far from them, under jit and vmap"
 
 
 def _raise_batch(x):
@@ -487,43 +586,82 @@ def _raise_batch(x):
 
 
 def langevin_step(candidate: Callable) -> str:
-    """``langevin_step(key, x, score_fn, step_size)``: ``x + ε score(x) + √(2ε) z`` for a batch of particles."""
+    """``langevin_step(key, x, score_fn, step_size)``: ``x + ε score(x) + √(2ε) z`` for a batch of particles.
+
+    Run with two keys on the same particles (a step that ignores its key gives the same
+    particles twice) and with two step sizes; the noise is judged by its statistics
+    (independent of the score, N(0, 1) in units of √(2ε), different for every particle)
+    and the drift by the regression of the update on the score, which names a missing,
+    reversed or unscaled drift.
+    """
     _function(candidate)
     step_hint = "x + step_size * jax.vmap(score_fn)(x) + jnp.sqrt(2 * step_size) * jax.random.normal(key, x.shape)"
     mix = lv.default_mixture()
     x = lv.sample(mix, jax.random.key(12), 4000)
-    key, eps = jax.random.key(13), 0.05
 
     def score_fn(y):
         if y.ndim != 1:
             _raise_batch(y)
         return lv.score(mix, y)
 
-    got = _call(jax.jit(candidate, static_argnums=2), key, x, score_fn, eps,
-                what="4000 particles of shape (4000, 2), step_size=0.05, under jit",
-                hints=(("score_fn takes one point", "score_fn takes one point: apply it to the batch with "
-                                                    "jax.vmap(score_fn)(x)"),))
-    expect(getattr(got, "shape", None) == x.shape, f"expected particles of shape {x.shape}, got "
-           f"{getattr(got, 'shape', type(got).__name__)}", hint=step_hint)
-    scores = jax.jit(jax.vmap(score_fn))(x)
-    drift = x + eps * scores
-    if _allclose(got, drift + jnp.sqrt(2 * eps) * jax.random.normal(key, x.shape)):
-        return "exactly x + ε score(x) + √(2ε) z"
-    # drawn differently: judge the update by its statistics. z should be N(0, 1) and
-    # uncorrelated with the score; a missing or wrong drift shows up as a correlation.
+    scores = _mixture_scores(mix, x)
     s = np.asarray(scores)
-    z = np.asarray((got - drift) / jnp.sqrt(2 * eps))
-    std = float(z.std())
-    beta = float(np.sum(z * s) / np.sum(s * s))
-    if std < 1e-3:
-        raise CheckFailed("there is no noise: this is gradient ascent, not Langevin dynamics",
-                          hint="add jnp.sqrt(2 * step_size) * jax.random.normal(key, x.shape)")
-    if abs(std - np.sqrt(0.5)) < 0.03 and abs(beta) < 0.05:
-        raise CheckFailed(f"the noise is too small by √2 (measured std {std:.3f} in units of √(2ε))",
-                          hint="the noise std is sqrt(2 * step_size), not sqrt(step_size)")
-    expect(abs(beta) < 0.05, f"the drift is wrong: what is left after removing x + ε score(x) still depends on the "
-           f"score (regression slope {beta:+.3f}, expected 0)", hint=step_hint)
-    expect(abs(std - 1.0) < 0.03 and float(np.abs(z.mean(axis=0)).max()) < 0.05,
-           f"the noise should be N(0, 2ε): measured std {std:.3f} in units of √(2ε)", hint=step_hint)
-    return "drift ε score(x) and noise of std √(2ε) (noise drawn differently, but its statistics are right)"
-
+    step = jax.jit(candidate, static_argnums=2)
+    exact, previous = 0, None
+    for key_seed, eps in ((13, 0.05), (14, 0.05), (15, 0.2)):
+        key = jax.random.key(key_seed)
+        got = _call(step, key, x, score_fn, eps,
+                    what=f"4000 particles of shape (4000, 2), step_size={eps}, under jit",
+                    hints=(("score_fn takes one point", "score_fn takes one point: apply it to the batch with "
+                                                        "jax.vmap(score_fn)(x)"),))
+        expect(getattr(got, "shape", None) == x.shape, f"expected particles of shape {x.shape}, got "
+               f"{getattr(got, 'shape', type(got).__name__)}", hint=step_hint)
+        if previous is not None and eps == previous[0]:
+            expect(not _allclose(got, previous[1], rtol=0, atol=0),
+                   "two different keys gave exactly the same particles: the step ignores its key",
+                   hint="draw the noise from the key argument: jax.random.normal(key, x.shape), not from a key made "
+                        "inside the function")
+        previous = (eps, got)
+        drift = x + eps * scores
+        if _allclose(got, drift + jnp.sqrt(2 * eps) * jax.random.normal(key, x.shape)):
+            exact += 1
+            continue
+        # drawn differently: judge the update by its statistics. z should be N(0, 1) and
+        # uncorrelated with the score; a missing or wrong drift shows up as a correlation.
+        z = np.asarray((got - drift) / jnp.sqrt(2 * eps))
+        std = float(z.std())
+        beta = float(np.sum(z * s) / np.sum(s * s))
+        coef = 1.0 + beta * np.sqrt(2 * eps) / eps  # the multiple of ε score(x) actually added
+        if std < 1e-3:
+            raise CheckFailed("there is no noise: this is gradient ascent, not Langevin dynamics",
+                              hint="add jnp.sqrt(2 * step_size) * jax.random.normal(key, x.shape)")
+        if np.allclose(z[0], z[1:], atol=1e-5):
+            raise CheckFailed("every particle got the same noise vector",
+                              hint="draw one noise vector per particle: jax.random.normal(key, x.shape)")
+        if abs(beta) >= 0.05:
+            for value, name, fix in (
+                    (0.0, "the drift ε score(x) is missing", "add step_size * jax.vmap(score_fn)(x)"),
+                    (-1.0, "the drift goes down the score (x - ε score(x))",
+                     "Langevin moves uphill, towards high density: x + step_size * score"),
+                    (2.0, "the drift is twice ε score(x)", "the drift is step_size * score, without a factor 2"),
+                    (1.0 / eps, "the score is not multiplied by step_size", "the drift is step_size * score(x)")):
+                if abs(coef - value) < 0.1 * max(1.0, abs(value)):
+                    raise CheckFailed(f"the drift is wrong: {name} (measured {coef:+.2f} ε score(x) at "
+                                      f"step_size={eps})", hint=fix)
+        noise_scale = std * np.sqrt(2 * eps)  # the measured std of the noise term
+        for value, name, fix in (
+                (np.sqrt(eps), "the noise std is √ε, not √(2ε)", "the noise std is sqrt(2 * step_size)"),
+                (2 * eps, "the noise std is 2ε, not √(2ε): the square root is missing",
+                 "the noise std is sqrt(2 * step_size)"),
+                (eps, "the noise std is ε, not √(2ε)", "the noise std is sqrt(2 * step_size)"),
+                (1.0, "the noise is not scaled by √(2ε)", "multiply the normal draws by sqrt(2 * step_size)")):
+            if abs(std - 1.0) >= 0.03 and abs(noise_scale - value) < 0.03 * value:
+                raise CheckFailed(f"{name} (measured {noise_scale:.3f} at step_size={eps})", hint=fix)
+        expect(abs(beta) < 0.05, f"the drift is wrong: what is left after removing x + ε score(x) still depends on the "
+               f"score (regression slope {beta:+.3f}, expected 0)", hint=step_hint)
+        expect(abs(std - 1.0) < 0.03 and float(np.abs(z.mean(axis=0)).max()) < 0.05,
+               f"the noise should be N(0, 2ε): measured std {std:.3f} in units of √(2ε)", hint=step_hint)
+    if exact == 3:
+        return "exactly x + ε score(x) + √(2ε) z for two keys and two step sizes"
+    return ("drift ε score(x) and noise of std √(2ε) for two keys and two step sizes (noise drawn differently, "
+            "but its statistics are right)")
