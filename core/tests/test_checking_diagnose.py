@@ -50,3 +50,18 @@ def test_assert_close_names_the_mistake_in_the_message_and_uses_its_hint():
         assert_close(expected + 1.0, expected, what="the score", hint="generic", mistakes=mistakes)
     assert info.value.hint == "generic" and "differ" in info.value.message
     assert_close(expected, expected, what="the score", mistakes=mistakes)  # a right answer passes
+
+
+def test_call_uses_the_hint_named_by_the_error_and_keeps_the_generic_one_otherwise():
+    from workshop.checking import call
+
+    def broadcast(x):
+        raise ValueError("Incompatible shapes for broadcasting: shapes=[(5, 20), (5,)]")
+
+    hints = {"Incompatible shapes": "subtract each row's value with [:, None]"}
+    with pytest.raises(CheckFailed) as info:
+        call(broadcast, 1.0, what="x=1", hints=hints)
+    assert "(5, 20), (5,)" in info.value.message and info.value.hint == hints["Incompatible shapes"]
+    with pytest.raises(CheckFailed) as info:
+        call(lambda x: 1 / 0, 1.0, hints=hints)
+    assert info.value.hint != hints["Incompatible shapes"] and "ZeroDivisionError" in info.value.message

@@ -80,13 +80,16 @@ def describe(x: Any, limit: int = 6) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def call(fn: Callable, *args: Any, what: str = "", **kwargs: Any) -> Any:
+def call(fn: Callable, *args: Any, what: str = "", hints: Mapping[str, str] | None = None, **kwargs: Any) -> Any:
     """Call the participant's ``fn``; turn their exceptions into :class:`CheckFailed`.
 
     Arguments:
         fn: the participant's function.
         *args, **kwargs: the input.
         what: a short description of the input for messages (``"x of shape (5, 2), t=0.3"``).
+        hints: words of an error message -> the hint for the mistake that raises it (e.g.
+            ``{"Incompatible shapes for broadcasting": "index with [:, None]"}``); the first
+            whose words appear in the error replaces the generic hint.
 
     Returns:
         Whatever ``fn`` returned. A stub's ``None``/``...`` raises :class:`NotAttempted`.
@@ -106,9 +109,11 @@ def call(fn: Callable, *args: Any, what: str = "", **kwargs: Any) -> Any:
     except Exception as exc:
         msg = str(exc).strip().splitlines()
         first = msg[0] if msg else ""
+        text = f"{type(exc).__name__}: {exc}"
+        hint = next((h for needle, h in (hints or {}).items() if needle in text), None)
         raise CheckFailed(
             f"calling your function{on} raised {type(exc).__name__}: {first[:300]}",
-            hint=_hint_for_exception(exc),
+            hint=hint or _hint_for_exception(exc),
         ) from None
     if result is None or result is Ellipsis:
         raise NotAttempted(
@@ -213,12 +218,13 @@ def assert_close(got: Any, expected: Any, *, what: str, hint: str | None = None,
     Compares structure, then shapes, then values (``|got - expected| <= atol + rtol |expected|``),
     and reports the worst element. ``mistakes`` maps the name of a typical mistake to
     ``(the answer it gives, the hint that fixes it)``: when ``got`` is wrong and matches one
-    (see :func:`diagnose`), the message names that mistake and its hint replaces ``hint``.
+    within the same tolerances (see :func:`diagnose`), the message names that mistake and its
+    hint replaces ``hint``.
     """
     import numpy as np
 
     if mistakes and not _matches(got, expected, rtol, atol):
-        name = diagnose(got, {k: v[0] for k, v in mistakes.items()}, rtol=max(rtol, 1e-4), atol=max(atol, 1e-5))
+        name = diagnose(got, {k: v[0] for k, v in mistakes.items()}, rtol=rtol, atol=atol)
         if name is not None:
             raise CheckFailed(f"{what} is wrong: {name}", expected=expected if _is_small(expected) else None,
                               got=got if _is_small(got) else None, hint=mistakes[name][1])
