@@ -347,7 +347,7 @@ def main() -> None:
                 "train_minutes": round(elapsed / 60, 1),
             }
             save_model(args.out, model, metadata=meta)
-    summary = {"history": history, "best_step": best_step,
+    summary = {"history": history, "best_step": best_step, "steps": it,
                "shipped": {k: round(math.exp(x), 3) for k, x in baseline.items()},
                "unigram": {k: round(math.exp(x), 3) for k, x in unigram.items()},
                "masked": {k: int(t.sum()) for k, (_, _, t) in vsets.items()}}
