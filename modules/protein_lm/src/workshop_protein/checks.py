@@ -243,7 +243,9 @@ def wildtype_marginal(candidate: Callable) -> str:
         lp = _log_softmax(rng.normal(size=(length, 20)) * 2).astype(np.float32)
         wt = np.array([AMINO_ACIDS.index(a) for a in seq])
         ref = lp - lp[np.arange(length), wt][:, None]
-        got = call(candidate, jnp.asarray(lp), seq, what=f"a sequence of {length} residues")
+        got = call(candidate, jnp.asarray(lp), seq, what=f"a sequence of {length} residues",
+                   hints={"Incompatible shapes for broadcasting": "the (L,) wild-type values do not broadcast against "
+                          "the (L, 20) table: subtract each row's wild-type value with [:, None]"})
         if _close(got, ref):
             n += 1
             continue

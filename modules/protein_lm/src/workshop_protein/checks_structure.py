@@ -51,6 +51,11 @@ def spearman_rho(candidate) -> str:
         got = float(call(candidate, x, y, what=f"{len(x)} points"))
         expected = float(spearmanr(x, y).statistic)
         pearson = float(np.corrcoef(x, y)[0, 1])
+        order = float(np.corrcoef(np.argsort(x), np.argsort(y))[0, 1])
+        if not np.isclose(got, expected, atol=1e-6) and np.isclose(got, order, atol=1e-6):
+            raise CheckFailed("you correlated x.argsort() and y.argsort(): that is the order that sorts the values, "
+                              "not their ranks", hint="the ranks are x.argsort().argsort() (or scipy.stats.rankdata(x))",
+                              expected=expected, got=got)
         if not np.isclose(got, expected, atol=1e-6) and np.isclose(got, pearson, atol=1e-6):
             raise CheckFailed("you computed the Pearson correlation of the values",
                               hint="rank both arrays first (scipy.stats.rankdata or x.argsort().argsort()), then correlate the ranks",
@@ -64,34 +69,41 @@ def spearman_rho(candidate) -> str:
 
 
 def apc(candidate) -> str:
-    """``apc(a (..., L, L)) -> (..., L, L)``: average product correction."""
+    """``apc(a (..., L, L)) -> (..., L, L)``: average product correction.
+
+    The maps are not symmetric (an attention map is not), so a correction built from the
+    column sums where the row sums belong (``a.sum(-2)`` for ``a.sum(-1)``) gives other
+    numbers; stacked maps must each be corrected on their own.
+    """
     import jax.numpy as jnp
 
     from .contacts import apc as reference
 
     rng = np.random.default_rng(2)
+    fix = "APC_ij = a_ij - (row sum i)(column sum j) / (sum of all entries)"
     for shape in [(5, 5), (3, 7, 7), (2, 4, 12, 12)]:
-        a = rng.random(shape).astype(np.float32)
-        a = a + np.swapaxes(a, -1, -2)
+        a = rng.random(shape).astype(np.float32) ** 3  # skewed entries: row sums and column sums differ
         got = call(candidate, jnp.asarray(a), what=f"a map of shape {shape}")
         assert_shape(got, shape, what="the corrected map", hint="APC keeps the shape of the map")
-        g = np.asarray(got)
         expected = np.asarray(reference(jnp.asarray(a)))
         row, col, tot = a.sum(-1, keepdims=True), a.sum(-2, keepdims=True), a.sum((-1, -2), keepdims=True)
-        if np.allclose(g, a - row * col / tot.size, atol=1e-4) or np.allclose(g, a - row * col, atol=1e-4):
-            raise CheckFailed("the correction is not divided by the total of the map",
-                              hint="APC_ij = a_ij - (row sum i)(column sum j) / (sum of all entries)")
-        if np.allclose(g, a - a.mean((-1, -2), keepdims=True), atol=1e-4):
-            raise CheckFailed("you subtracted the mean of the map, not the average product",
-                              hint="APC_ij = a_ij - (row sum i)(column sum j) / (sum of all entries)")
-        if len(shape) > 2 and np.allclose(g[0], reference(jnp.asarray(a.reshape(-1, *shape[-2:])[:1]))[0], atol=1e-4) \
-                and not np.allclose(g, expected, atol=1e-4):
-            raise CheckFailed("with several maps stacked, each map must be corrected on its own",
-                              hint="sum over the last two axes only, with keepdims=True")
-        assert_close(got, expected, what=f"APC of a map of shape {shape}", rtol=1e-4, atol=1e-5,
+        mistakes = {
+            "the correction is not divided by the total of the map": (a - row * col, fix),
+            "the correction is divided by the number of entries, not by their sum":
+                (a - row * col / (shape[-1] * shape[-2]), fix),
+            "you subtracted the mean of the map, not the average product": (a - a.mean((-1, -2), keepdims=True), fix),
+            "row and column sums are swapped (the sum over axis -2 used for rows)": (
+                a - np.swapaxes(col, -1, -2) * np.swapaxes(row, -1, -2) / tot,
+                "the row sum is a.sum(-1, keepdims=True) (a column vector), the column sum a.sum(-2, keepdims=True)"),
+            "the correction is added, not subtracted": (a + row * col / tot, "APC subtracts: a - row * col / total"),
+        }
+        if len(shape) > 2:
+            mistakes["the stacked maps were summed together: each map must be corrected on its own"] = (
+                a - row * col / a.sum(), "sum over the last two axes only, with keepdims=True")
+        assert_close(got, expected, what=f"APC of a map of shape {shape}", rtol=1e-4, atol=1e-5, mistakes=mistakes,
                      hint="row = a.sum(-1, keepdims=True); col = a.sum(-2, keepdims=True); "
                           "total = a.sum((-1, -2), keepdims=True); return a - row * col / total")
-    return "3 shapes, stacked maps corrected separately"
+    return "3 shapes of maps that are not symmetric, stacked maps corrected separately"
 
 
 def top_precision(candidate) -> str:
