@@ -48,13 +48,17 @@ def shard_batch(candidate) -> str:
 
 
 def sum_of_squares(candidate) -> str:
-    """``sum_of_squares(x, mesh)`` computes ``Σ x²`` with ``jax.shard_map`` and ``psum``."""
+    """``sum_of_squares(x, mesh)`` computes ``Σ x²`` with ``jax.shard_map`` and ``psum``.
+
+    Tested on two sizes of ``x`` with a non-zero mean, so that a sum of ``x`` (not of its
+    squares), a mean, a ``pmean`` and one device's part all give numbers of their own.
+    """
     from .sharding import shard_rows
 
     mesh = _mesh()
     n = mesh.size
     for rows, seed in ((4 * n, 0), (2 * n, 1)):
-        x = jax.random.normal(jax.random.key(seed), (rows, 5))
+        x = 0.5 + jax.random.normal(jax.random.key(seed), (rows, 5))
         xs = shard_rows(x, mesh)
         got = call(candidate, xs, mesh, what=f"x of shape {x.shape} split over {n} device(s)")
         got_arr = jnp.asarray(got)
@@ -62,8 +66,27 @@ def sum_of_squares(candidate) -> str:
             raise CheckFailed("you returned one partial sum per device, not the global sum",
                               hint="add them up across devices inside the function with jax.lax.psum(local, 'data') "
                                    "and use out_specs=P()")
-        assert_close(got_arr, jnp.sum(x**2), what=f"the sum of squares of x with shape {x.shape}", rtol=1e-4,
-                     hint="each device sums the squares of its own rows; jax.lax.psum adds those partial sums")
+        total = jnp.sum(x**2)
+        first = jnp.sum(x[: rows // n] ** 2)
+        mistakes = {
+            "it is the sum of x, not of x²": (jnp.sum(x), "square first: jnp.sum(local ** 2), then psum"),
+            "it is a mean, not a sum": (jnp.mean(x**2), "use jnp.sum on each device, not jnp.mean"),
+            "it is the mean over devices (pmean), not the sum (psum)":
+                (total / n, "combine the partial sums with jax.lax.psum, which adds; pmean averages"),
+            "it squares sums instead of summing squares":
+                (jnp.sum(x) ** 2, "square each element before summing: jnp.sum(local ** 2)"),
+        }
+        if n > 1:
+            mistakes["it squares each device's sum instead of summing squares"] = (
+                jnp.sum(jnp.sum(x.reshape(n, -1), axis=1) ** 2),
+                "square each element before summing: jnp.sum(local ** 2), then psum")
+        if n > 1:
+            mistakes["it is only the first device's part: the partial sums were not added"] = (
+                first, "inside the shard_map add the partial sums with jax.lax.psum(local, 'data'); "
+                       "out_specs=P() then returns that one global value")
+        assert_close(got_arr, total, what=f"the sum of squares of x with shape {x.shape}", rtol=1e-4,
+                     hint="each device sums the squares of its own rows; jax.lax.psum adds those partial sums",
+                     mistakes=mistakes)
     text = str(jax.make_jaxpr(lambda a: candidate(a, mesh))(xs))
     expect("shard_map" in text, "the result is right, but it was not computed with jax.shard_map",
            hint="wrap a per-device function: jax.shard_map(f, mesh=mesh, in_specs=P('data'), out_specs=P())")
@@ -80,7 +103,8 @@ def _sersic_args(seed: int = 3, size: int = 32):
 
 def sersic_residuals(candidate) -> str:
     """``residuals(u, args)`` returns ``(model - data) / σ`` for free coordinates ``u``."""
-    from .fit import residuals, to_unconstrained
+    from .fit import residuals, to_physical, to_unconstrained
+    from .sersic import observed_model, sersic_image
 
     galaxy = _sersic_args()
     args = (galaxy.image, galaxy.psf, galaxy.noise_sigma)
@@ -99,9 +123,22 @@ def sersic_residuals(candidate) -> str:
         if abs(ratio - galaxy.noise_sigma) < 0.2 * galaxy.noise_sigma:
             raise CheckFailed("the residuals are not divided by the noise level sigma",
                               hint="divide (model - image) by sigma so that each pixel counts by its noise")
+        image, psf, sigma = args
+        params = to_physical(u)
+        mistakes = {
+            "they are divided by the variance sigma², not by sigma":
+                (lambda: ((observed_model(params, psf) - image) / sigma**2).ravel(),
+                 "divide by sigma, the standard deviation of the noise, not by sigma ** 2"),
+            "the model has no PSF blur": (lambda: ((sersic_image(params, psf.shape) - image) / sigma).ravel(),
+                                          "the telescope blurs the galaxy: use observed_model(params, psf), "
+                                          "not sersic_image"),
+            "u was used as physical parameters without to_physical":
+                (lambda: ((observed_model(SersicParams(*u), psf) - image) / sigma).ravel(),
+                 "u are free coordinates: params = to_physical(u) before building the model"),
+        }
         assert_close(got, want, what=f"the residuals for parameters number {i + 1}", rtol=1e-3, atol=1e-3,
                      hint="params = to_physical(u); model = observed_model(params, psf) (that includes the PSF); "
-                          "return ((model - image) / sigma).ravel()")
+                          "return ((model - image) / sigma).ravel()", mistakes=mistakes)
     return "checked on 3 parameter vectors"
 
 
@@ -131,6 +168,14 @@ def fit_galaxy(candidate) -> str:
     }
     limits = {"amplitude": 0.1, "r_eff": 0.1, "n": 0.1, "ellipticity": 0.05, "angle": 0.1, "x0": 0.2, "y0": 0.2}
     bad = [k for k in PARAM_NAMES if not errors[k] <= limits[k]]
+    if bad and all(np.isfinite(values)):
+        from .fit import to_physical
+
+        q = to_physical(jnp.asarray(values, jnp.float32))
+        if abs(float(q.r_eff) / float(t.r_eff) - 1) < 0.1 and abs(float(q.x0) - float(t.x0)) < 0.5:
+            raise CheckFailed("you returned the free (unconstrained) coordinates of the fit, not the physical "
+                              "parameters: passed through to_physical they would be right",
+                              hint="return to_physical(solution.value)")
     if bad:
         shown = ", ".join(f"{k} = {getattr(p, k):.3f} (truth {float(getattr(t, k)):.3f})" for k in bad)
         raise CheckFailed(f"the fit misses the true parameters: {shown}",
@@ -139,69 +184,149 @@ def fit_galaxy(candidate) -> str:
     return "recovered all 7 parameters of a synthetic galaxy"
 
 
-def normal_operator(candidate) -> str:
-    """``normal_operator(psf, lam)`` returns ``KᵀK + λI`` as a Lineax operator tagged for CG."""
-    import lineax as lx
-
+def _asymmetric_psf(shape: tuple[int, int]) -> jax.Array:
+    """A normalised PSF with a tail to one side: its transpose (correlation) differs from itself."""
     from .sersic import gaussian_psf
 
-    psf = gaussian_psf((24, 24), 1.5)
-    for lam in (0.05, 0.3):
+    tail = jnp.roll(gaussian_psf(shape, 1.0), (2, 3), axis=(0, 1))
+    psf = 0.6 * gaussian_psf(shape, 1.5) + 0.4 * tail
+    return psf / jnp.sum(psf)
+
+
+def normal_operator(candidate) -> str:
+    """``normal_operator(psf, lam)`` returns ``KᵀK + λI`` as a Lineax operator tagged for CG.
+
+    The PSF has a tail to one side, so ``K`` is not symmetric: ``K K + λI`` (a missing
+    transpose) gives other numbers than ``KᵀK + λI``. Two values of ``λ`` and two images.
+    """
+    import lineax as lx
+
+    psf = _asymmetric_psf((24, 24))
+    kf = jnp.fft.fft2(psf)
+
+    def apply(factor, lam, x):
+        return jnp.real(jnp.fft.ifft2(factor * jnp.fft.fft2(x))) + lam * x
+
+    for lam, seed in ((0.05, 1), (0.3, 2)):
         op = call(candidate, psf, lam, what=f"a 24×24 PSF and lam={lam}")
         expect(isinstance(op, lx.AbstractLinearOperator), f"expected a Lineax operator, got {describe(op)}",
                hint="lx.FunctionLinearOperator(fn, jax.ShapeDtypeStruct(psf.shape, psf.dtype), tags=...)")
-        x = jax.random.normal(jax.random.key(1), psf.shape)
-        kf = jnp.fft.fft2(psf)
-        want = jnp.real(jnp.fft.ifft2((jnp.abs(kf) ** 2 + lam) * jnp.fft.fft2(x)))
+        x = jax.random.normal(jax.random.key(seed), psf.shape)
+        want = apply(jnp.abs(kf) ** 2, lam, x)
         try:
             got = op.mv(x)
         except Exception as exc:
             raise CheckFailed(f"operator.mv(image) raised {type(exc).__name__}: {str(exc)[:200]}",
                               hint="the operator acts on images of the PSF's shape") from None
+        mistakes = {
+            "it applies K twice (K K): the transpose is missing":
+                (apply(kf**2, lam, x), "the normal operator is Kᵀ K: K = blur_operator(psf), then K.transpose().mv"),
+            "it applies the transpose twice (Kᵀ Kᵀ)":
+                (apply(jnp.conj(kf) ** 2, lam, x), "apply K once and its transpose once: K.transpose().mv(K.mv(x))"),
+            "lam * x is missing": (apply(jnp.abs(kf) ** 2, 0.0, x), "add lam * x to Kᵀ K x"),
+            "it is K + lam I, not Kᵀ K + lam I": (apply(kf, lam, x), "apply K, then its transpose, then add lam * x"),
+            "lam is added twice": (apply(jnp.abs(kf) ** 2, 2 * lam, x), "add lam * x once"),
+            "it is Kᵀ K - lam I: the sign of lam is flipped":
+                (apply(jnp.abs(kf) ** 2, -lam, x), "Tikhonov adds lam * x"),
+        }
         assert_close(got, want, what=f"operator.mv(x) with lam={lam}", rtol=1e-4, atol=1e-5,
-                     hint="apply K (convolve with the PSF), then its transpose, then add lam * x")
+                     hint="apply K (convolve with the PSF), then its transpose, then add lam * x", mistakes=mistakes)
     expect(lx.is_symmetric(op) and lx.is_positive_semidefinite(op),
            "the operator is right but not tagged symmetric and positive semidefinite, so lx.CG refuses it",
            hint="pass tags=(lx.symmetric_tag, lx.positive_semidefinite_tag)")
-    return "operator matches K^T K + lam I on random images and is tagged for CG"
+    return "operator matches K^T K + lam I for a PSF that is not symmetric, on random images, and is tagged for CG"
+
+
+def _model_variant(prior_size: int | None = None, scale: str = "sigma", psf: bool = True):
+    """The reference Sérsic model with one typical mistake in it, to recognise that mistake by its numbers."""
+    import numpyro
+    import numpyro.distributions as dist
+
+    from .inference import sersic_priors
+    from .sersic import observed_model, sersic_image
+
+    def model(image, psf_, sigma):
+        shape = psf_.shape if prior_size is None else (prior_size, prior_size)
+        priors = sersic_priors(shape)
+        params = SersicParams(*(numpyro.sample(name, priors[name]) for name in PARAM_NAMES))
+        mean = observed_model(params, psf_) if psf else sersic_image(params, psf_.shape)
+        spread = {"sigma": sigma, "variance": sigma**2, "sqrt": jnp.sqrt(sigma)}[scale]
+        numpyro.sample("image", dist.Normal(mean, spread).to_event(2), obs=image)
+
+    return model
+
+
+#: The stamp sizes the lessons use at the presets: priors fixed to one of them are the usual mistake.
+_LESSON_SIZES = (16, 24, 32, 48, 64, 96, 128)
 
 
 def sersic_model(candidate) -> str:
-    """``model(image, psf, sigma)`` samples the 7 parameters from ``PRIORS`` and observes ``"image"``."""
+    """``model(image, psf, sigma)`` samples the 7 parameters from priors sized for the image and observes ``"image"``.
+
+    The log density is compared with the reference at three parameter points on two stamp
+    sizes (24 and 32 pixels): the radius and centre priors depend on the stamp, so priors
+    built once for another image (the lesson's galaxy) give other numbers, and so do a
+    variance in place of the standard deviation and a model without the PSF.
+    """
     from numpyro import handlers
     from numpyro.infer.util import log_density
 
     from .inference import sersic_model as reference
 
-    galaxy = _sersic_args(seed=7, size=24)
-    args = (galaxy.image, galaxy.psf, galaxy.noise_sigma)
     if not callable(candidate):
         raise CheckFailed(f"expected a function, got {describe(candidate)}", hint='check("wrapup.sersic_model", model)')
-    try:
-        tr = handlers.trace(handlers.seed(candidate, 0)).get_trace(*args)
-    except Exception as exc:
-        raise CheckFailed(f"running your model raised {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}",
-                          hint="every random quantity is numpyro.sample(name, distribution)") from None
-    sites = {k: v for k, v in tr.items() if v["type"] == "sample"}
-    if not sites:
-        raise NotAttempted("your model has no numpyro.sample statements yet")
-    latent = sorted(k for k, v in sites.items() if not v["is_observed"])
-    missing = [k for k in PARAM_NAMES if k not in latent]
-    expect(not missing, f"these parameters are not sampled: {missing} (your latent sites: {latent})",
-           hint="numpyro.sample(name, PRIORS[name]) for each name in PARAM_NAMES")
-    expect("image" in sites and sites["image"]["is_observed"],
-           "there is no observed site called 'image'",
-           hint="numpyro.sample('image', dist.Normal(mean_image, sigma).to_event(2), obs=image)")
-    extra = [k for k in latent if k not in PARAM_NAMES]
-    expect(not extra, f"unexpected latent sites {extra}", hint="only the 7 parameters are unknown; the image is observed")
-    for i, shift in enumerate((0.0, 0.05, -0.1)):
-        point = {k: jnp.asarray(float(v) * (1 + shift)) for k, v in zip(PARAM_NAMES, galaxy.truth)}
+    for size, seed in ((24, 7), (32, 8)):
+        galaxy = _sersic_args(seed=seed, size=size)
+        args = (galaxy.image, galaxy.psf, galaxy.noise_sigma)
         try:
-            got, _ = log_density(candidate, args, {}, point)
+            tr = handlers.trace(handlers.seed(candidate, 0)).get_trace(*args)
         except Exception as exc:
-            raise CheckFailed(f"evaluating your model's log density raised {type(exc).__name__}: {str(exc)[:200]}") from None
-        want, _ = log_density(reference, args, {}, point)
-        assert_close(got, want, what=f"the log density at parameter point {i + 1}", rtol=1e-4, atol=1e-2,
-                     hint="the mean of the pixels is observed_model(params, psf) (with the PSF), and the Normal's "
-                          "second argument is the standard deviation sigma, not the variance")
-    return "priors, likelihood and log density match the reference"
+            text = str(exc).strip().splitlines()
+            raise CheckFailed(f"running your model on a {size}×{size} image raised {type(exc).__name__}: "
+                              f"{text[0][:300] if text else ''}",
+                              hint="every random quantity is numpyro.sample(name, distribution)") from None
+        sites = {k: v for k, v in tr.items() if v["type"] == "sample"}
+        if not sites:
+            raise NotAttempted("your model has no numpyro.sample statements yet")
+        latent = sorted(k for k, v in sites.items() if not v["is_observed"])
+        missing = [k for k in PARAM_NAMES if k not in latent]
+        expect(not missing, f"these parameters are not sampled: {missing} (your latent sites: {latent})",
+               hint="numpyro.sample(name, priors[name]) for each name in PARAM_NAMES")
+        expect("image" in sites and sites["image"]["is_observed"],
+               "there is no observed site called 'image'",
+               hint="numpyro.sample('image', dist.Normal(mean_image, sigma).to_event(2), obs=image)")
+        extra = [k for k in latent if k not in PARAM_NAMES]
+        expect(not extra, f"unexpected latent sites {extra}", hint="only the 7 parameters are unknown; the image is observed")
+        for i, shift in enumerate((0.0, 0.05, -0.1)):
+            point = {k: jnp.asarray(float(v) * (1 + shift)) for k, v in zip(PARAM_NAMES, galaxy.truth)}
+            try:
+                got, _ = log_density(candidate, args, {}, point)
+            except Exception as exc:
+                raise CheckFailed(f"evaluating your model's log density raised {type(exc).__name__}: "
+                                  f"{str(exc)[:200]}") from None
+
+            def density(variant, point=point, args=args):
+                return lambda: log_density(variant, args, {}, point)[0]
+
+            want = density(reference)()
+            mistakes = {
+                "the Normal's scale is the variance sigma², not the standard deviation sigma":
+                    (density(_model_variant(scale="variance")),
+                     "dist.Normal(mean, scale) takes the standard deviation: pass sigma, not sigma ** 2"),
+                "the Normal's scale is sqrt(sigma), not sigma":
+                    (density(_model_variant(scale="sqrt")), "dist.Normal(mean, scale) takes sigma itself"),
+                "the mean image has no PSF blur":
+                    (density(_model_variant(psf=False)),
+                     "the telescope blurs the galaxy: the mean is observed_model(params, psf), not sersic_image"),
+            }
+            for other in _LESSON_SIZES:
+                if other != size:
+                    mistakes[f"the priors were made for a {other}×{other} image, not for this {size}×{size} one"] = (
+                        density(_model_variant(prior_size=other)),
+                        "the radius and centre priors depend on the stamp: build them inside the model from the "
+                        "image it is given, priors = sersic_priors(psf.shape), not once for the lesson's galaxy")
+            assert_close(got, want, what=f"the log density on a {size}×{size} image at parameter point {i + 1}",
+                         rtol=1e-5, atol=1e-2, mistakes=mistakes,
+                         hint="priors = sersic_priors(psf.shape); the mean of the pixels is observed_model(params, psf) "
+                              "(with the PSF); dist.Normal(mean, sigma) with sigma the standard deviation")
+    return "priors, likelihood and log density match the reference on 24- and 32-pixel images"

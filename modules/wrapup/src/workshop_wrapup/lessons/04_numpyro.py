@@ -46,8 +46,10 @@ for name in PARAM_NAMES:
 #
 # Write `model(image, psf, sigma)`:
 #
-# 1. sample each parameter: `numpyro.sample(name, PRIORS[name])` for every `name` in
-#    `PARAM_NAMES` (in that order), and collect them in a `SersicParams`;
+# 1. build the priors for the image the model is given, `priors = sersic_priors(psf.shape)`
+#    (the radius and centre priors depend on the stamp size, so `PRIORS` above fits only
+#    this lesson's galaxy), then sample each parameter: `numpyro.sample(name, priors[name])`
+#    for every `name` in `PARAM_NAMES` (in that order), and collect them in a `SersicParams`;
 # 2. compute the expected image `observed_model(params, psf)`;
 # 3. declare the pixels observed with Gaussian noise:
 #    `numpyro.sample("image", dist.Normal(expected, sigma).to_event(2), obs=image)`.
@@ -55,8 +57,9 @@ for name in PARAM_NAMES:
 
 # %%
 def model(image, psf, sigma):
-    # BEGIN SOLUTION: sample the 7 parameters from PRIORS into SersicParams, then numpyro.sample("image", dist.Normal(observed_model(params, psf), sigma).to_event(2), obs=image)
-    params = SersicParams(*(numpyro.sample(name, PRIORS[name]) for name in PARAM_NAMES))
+    # BEGIN SOLUTION: priors = sersic_priors(psf.shape); sample the 7 parameters from them into SersicParams, then numpyro.sample("image", dist.Normal(observed_model(params, psf), sigma).to_event(2), obs=image)
+    priors = sersic_priors(psf.shape)
+    params = SersicParams(*(numpyro.sample(name, priors[name]) for name in PARAM_NAMES))
     expected = observed_model(params, psf)
     numpyro.sample("image", dist.Normal(expected, sigma).to_event(2), obs=image)
     # END SOLUTION
