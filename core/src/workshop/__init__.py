@@ -53,7 +53,7 @@ __all__ = [
 
 
 def check(name: str, candidate, **kwargs):
-    """Check an exercise answer: ``check("astro.forward_marginal", forward_marginal)``.
+    """Check an exercise answer: ``check("astro.vp_marginal", vp_marginal)``.
 
     Prints a short verdict (passed, or what failed with a hint), records it in the
     participant's progress, and returns a :class:`workshop.progress.CheckResult`.

@@ -44,7 +44,7 @@ def _resolve(name: str):
     from ._plugins import UnknownModule, registry, unknown_message
 
     if not isinstance(name, str) or name.count(".") != 1:
-        return None, f"checks are named 'module.check', e.g. check(\"astro.forward_marginal\", forward_marginal); got {name!r}"
+        return None, f"checks are named 'module.check', e.g. check(\"astro.vp_marginal\", vp_marginal); got {name!r}"
     module, short = name.split(".")
     reg = registry()
     if module not in reg.modules:

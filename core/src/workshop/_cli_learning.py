@@ -268,8 +268,8 @@ def check_cmd(target: str, notebook: Path | None, timeout: int, reset: bool) -> 
 
     \b
       workshop check astro                           progress list of module astro
-      workshop check astro.forward_marginal          one check: what it asks, your status
-      workshop check astro 01_forward.ipynb          run the notebook, report each exercise
+      workshop check astro.vp_marginal               one check: what it asks, your status
+      workshop check astro 01_forward_marginal.ipynb run the notebook, report each exercise
       workshop check astro workshop-notebooks/astro  every notebook of astro in that folder
     """
     module, _, short = target.partition(".")

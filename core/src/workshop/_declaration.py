@@ -44,9 +44,9 @@ class Check:
     """One exercise check.
 
     Arguments:
-        name: the check's name inside its module (``"forward_marginal"``); participants
-            call ``check("astro.forward_marginal", fn)``.
-        ref: lazy reference to the check function, ``"workshop_astro.checks:forward_marginal"``.
+        name: the check's name inside its module (``"vp_marginal"``); participants
+            call ``check("astro.vp_marginal", fn)``.
+        ref: lazy reference to the check function, ``"workshop_astro.checks_toy:vp_marginal"``.
             The function takes the participant's object and raises
             :class:`workshop.checking.CheckFailed` (or ``NotAttempted``) when it is wrong.
         lesson: id of the lesson the exercise belongs to.

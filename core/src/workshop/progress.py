@@ -46,7 +46,7 @@ class CheckResult:
     """The verdict of one check.
 
     Arguments:
-        name: the full check name, ``"astro.forward_marginal"``.
+        name: the full check name, ``"astro.vp_marginal"``.
         status: ``"passed"``, ``"failed"`` or ``"not_attempted"``.
         message: what was verified (passed) or what went wrong (otherwise).
         hint: what to try next, when something went wrong.
@@ -149,7 +149,7 @@ def _entry_problem(entry: object) -> str | None:
 
 def malformed_records(module: str | None = None, path: Path | None = None) -> list[str]:
     """The records that are skipped because they are malformed, described one a line
-    (``"astro.forward_marginal has status 5 (expected ...)"``), for ``module`` or all."""
+    (``"astro.vp_marginal has status 5 (expected ...)"``), for ``module`` or all."""
     found = []
     for name, checks in load(path)["modules"].items():
         if module is not None and name != module:
