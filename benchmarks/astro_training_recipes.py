@@ -35,10 +35,10 @@ OUT = ROOT / "benchmarks" / "results" / "astro_training_recipes.json"
 #: images standardised per channel and samples with DPM-Solver++(2M) on EDM's sigma grid.
 VARIANTS = {
     # the recipe and network before this change: noise prediction, uniform t, data in [-1, 1], DPM-Solver-2M
-    "baseline": dict(unet="cpu_v1", train=dict(recipe="eps")),
-    "edm": dict(unet="cpu_v1", train=dict(recipe="edm")),
-    "eps_mix": dict(unet="cpu", train=dict(recipe="eps")),
-    "edm_mix": dict(unet="cpu", train=dict(recipe="edm")),
+    "baseline": dict(unet="cpu", train=dict(recipe="eps")),
+    "edm": dict(unet="cpu", train=dict(recipe="edm")),
+    "eps_mix": dict(unet="cpu_mix", train=dict(recipe="eps")),
+    "edm_mix": dict(unet="cpu_mix", train=dict(recipe="edm")),
     "edm_mix48": dict(unet=dict(channels=48, mults=[1, 2, 2], attention_levels=[1, 2], time_dim=128, patch=2,
                                 input_skip=True, block="mix"), train=dict(recipe="edm")),
     "edm_mix32": dict(unet=dict(channels=32, mults=[1, 2, 4], attention_levels=[1, 2], time_dim=128, patch=2,

@@ -286,12 +286,12 @@ def main():
     # the shipped 64x64 model's own configuration
     pre = UNetConfig.from_dict(read_header(ROOT / "modules/astro_diffusion/src/workshop_astro/data" / PRETRAINED_NAME)["config"])
     rows = [
-        bench("cpu preset: mix design (patch 2, matmul blocks)", PRESET_CONFIGS["cpu"], 32, 32, args.repeats, args.threads),
-        bench("previous cpu design (3x3 residual blocks)", PRESET_CONFIGS["cpu_v1"], 32, 32, args.repeats, args.threads),
+        bench("mix design (cpu_mix: patch 2, matmul blocks)", PRESET_CONFIGS["cpu_mix"], 32, 32, args.repeats, args.threads),
+        bench("cpu preset (3x3 residual blocks)", PRESET_CONFIGS["cpu"], 32, 32, args.repeats, args.threads),
     ]
     if not args.quick:
         rows += [
-            bench("previous cpu design + GroupNorm", replace(PRESET_CONFIGS["cpu_v1"], norm="group"), 32, 32,
+            bench("cpu preset + GroupNorm", replace(PRESET_CONFIGS["cpu"], norm="group"), 32, 32,
                   args.repeats, args.threads),
             bench("pretrained 64x64 (patch 2)", pre, 64, 16, args.repeats, args.threads),
         ]

@@ -137,8 +137,8 @@ def workshop_module() -> ModuleDeclaration:
         default_demo=_DEFAULT_DEMO,
         presets={
             "tiny": "seconds: a few hundred toy training steps, small sample counts (tests, CI, notebooks)",
-            "cpu": "a laptop: the toy trains in well under a minute; galaxy U-Net of matmul blocks (patch 2) "
-                   "trained with the EDM recipe in the 5-minute budget",
+            "cpu": "a laptop: the toy trains in well under a minute; small galaxy U-Net trained with the EDM "
+                   "recipe in the 5-minute budget",
             "gpu": "one accelerator: longer toy training, larger galaxy U-Net (3x3 residual blocks) and batches",
             "full": "a large accelerator: the full-size galaxy runs",
         },
