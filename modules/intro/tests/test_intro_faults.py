@@ -24,7 +24,7 @@ CASES = {
         "x0 must hold floating-point values (n particles, d)"),
     "langevin one particle without batch axis": (
         lambda: L.langevin(lambda y: -y, KEY, jnp.zeros(2), 0.1, 10), ValueError,
-        "x0 must be (n particles, d), got shape (2,)"),
+        "x0 must have 2 axes (n particles, d), got shape (2,)"),
     "langevin steps as a float": (
         lambda: L.langevin(lambda y: -y, KEY, X0, 0.1, 10.0), TypeError, "n_steps must be a whole number"),
     "annealed_langevin 0 steps": (

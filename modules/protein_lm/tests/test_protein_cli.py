@@ -131,7 +131,7 @@ def test_many_lengths_compile_few_shapes(model, monkeypatch):
         (b">gap\nMKT-AYIAKQR\n", "record 'gap', residue 4 (line 2): invalid character '-'"),
         (b">empty\n>next\nMKV\n", "record 'empty' (line 1) has no sequence"),
         (b">latin1\nMKV\n>caf\xe9\nMKV\n", "is not UTF-8 text: byte 0xe9 on line 3"),
-        (gzip.compress(b">x\nMKV\n"), "is gzip-compressed"),
+        (gzip.compress(b">x\nMKV\n", mtime=0), "is gzip-compressed"),
     ],
 )
 def test_fasta_problems_are_usage_errors_naming_the_record(tmp_path, content, message):

@@ -27,7 +27,7 @@ CASES = {
     "fit_sersic PSF of another size": (lambda: fit.fit_sersic(IMAGE, PSF[:8, :8], 0.1), ValueError,
                                        "psf has shape (8, 8), image (16, 16)"),
     "fit_sersic RGB image": (lambda: fit.fit_sersic(jnp.zeros((16, 16, 3)), PSF, 0.1), ValueError,
-                             "image must be (h, w), got shape (16, 16, 3)"),
+                             "image must have 2 axes (h, w), got shape (16, 16, 3)"),
     "fit_sersic uint8 image": (lambda: fit.fit_sersic(np.zeros((16, 16), np.uint8), PSF, 0.1), TypeError,
                                "image must hold floating-point values"),
     "tikhonov lam 0": (lambda: deconvolution.tikhonov_deconvolve(IMAGE, PSF, 0.0), ValueError,

@@ -14,10 +14,11 @@ Images come in two layouts, and most mistakes are mixing them up:
 
 from __future__ import annotations
 
-import math
-import numbers
 
 import numpy as np
+from workshop import guards as _core
+from workshop.guards import count, positive
+from workshop.guards import shown as _shown
 
 __all__ = ["count", "positive", "time_window", "sample_shape", "float_array", "model_images", "pixel_images",
            "fits_unet"]
@@ -27,32 +28,6 @@ def _traced(value) -> bool:
     import jax
 
     return isinstance(value, jax.core.Tracer)
-
-
-def _shown(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def count(name: str, value, *, minimum: int = 1) -> int:
-    """``value`` as an ``int`` of at least ``minimum`` (steps, samples, iterations)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a whole number (at least {minimum}), got {_shown(value)} "
-                        f"({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return int(value)
-
-
-def positive(name: str, value, *, zero: bool = False):
-    """A finite number above 0 (at least 0 with ``zero=True``); traced values pass unchecked."""
-    if _traced(value) or (hasattr(value, "shape") and np.ndim(value) == 0 and not isinstance(value, np.generic)):
-        return value  # a JAX scalar (possibly traced): checked where it is made
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {_shown(value)} ({type(value).__name__})")
-    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
-        raise ValueError(f"{name} must be a finite number {'>= 0' if zero else '> 0'}, got {value}")
-    return value
 
 
 def time_window(t_eps, T, *, zero: bool = False) -> None:
@@ -65,6 +40,14 @@ def time_window(t_eps, T, *, zero: bool = False) -> None:
         raise ValueError(f"t_eps must be below the SDE's end time T = {float(T):g}, got {float(t_eps):g}")
 
 
+def float_array(name: str, x, *, ndim: int | None = None, layout: str = ""):
+    """A floating-point array (:func:`workshop.guards.float_array`); uint8 pixels are told
+    to go through :func:`workshop_astro.galaxies.to_model`."""
+    uint8 = np.dtype(getattr(x, "dtype", None) or np.asarray(x).dtype) == np.uint8
+    return _core.float_array(name, x, ndim=ndim, layout=layout, integer_fix="uint8 pixels: convert with "
+                             "galaxies.to_model" if uint8 else "convert with .astype(float)")
+
+
 def sample_shape(name: str, shape) -> tuple[int, ...]:
     """``(batch, *sample_shape)``: a tuple of positive whole numbers, the batch first."""
     if not isinstance(shape, (tuple, list)) or not shape:
@@ -72,20 +55,6 @@ def sample_shape(name: str, shape) -> tuple[int, ...]:
     for k, n in enumerate(shape):
         count(f"{name}[{k}]", n)
     return tuple(int(n) for n in shape)
-
-
-def float_array(name: str, x, *, ndim: int | None = None, layout: str = ""):
-    """A floating-point array (integer pixels are refused: convert them first)."""
-    dtype = getattr(x, "dtype", None)
-    if dtype is None:
-        x = np.asarray(x)
-        dtype = x.dtype
-    if not np.issubdtype(np.dtype(dtype), np.floating) and str(dtype) != "bfloat16":
-        hint = " (uint8 pixels: convert with galaxies.to_model)" if np.dtype(dtype) == np.uint8 else ""
-        raise TypeError(f"{name} must hold floating-point values{f' {layout}' if layout else ''}, got dtype {dtype}{hint}")
-    if ndim is not None and np.ndim(x) != ndim:
-        raise ValueError(f"{name} must have {ndim} axes{f' {layout}' if layout else ''}, got shape {tuple(np.shape(x))}")
-    return x
 
 
 def model_images(name: str, x, *, channels: int = 3, batched: bool = True, values: bool = True) -> np.ndarray:

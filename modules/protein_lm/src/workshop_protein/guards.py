@@ -12,51 +12,16 @@ instead of a check of its own.
 
 from __future__ import annotations
 
-import math
-import numbers
 
 import numpy as np
+from workshop.guards import count, fraction, positive
+from workshop.guards import shown as _shown
 
 __all__ = ["PositionOutOfRange", "count", "positive", "fraction", "protein", "square_map", "index_positions"]
 
 
 class PositionOutOfRange(IndexError, ValueError):
     """A residue position outside the sequence (an ``IndexError`` and a ``ValueError``)."""
-
-
-def _shown(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def count(name: str, value, *, minimum: int = 1) -> int:
-    """``value`` as an ``int`` of at least ``minimum`` (steps, samples, batch sizes)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a whole number (at least {minimum}), got {_shown(value)} "
-                        f"({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return int(value)
-
-
-def positive(name: str, value, *, zero: bool = False) -> float:
-    """``value`` as a finite ``float`` above 0 (or at least 0 with ``zero=True``)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {_shown(value)} ({type(value).__name__})")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
-        raise ValueError(f"{name} must be a finite number {'>= 0' if zero else '> 0'}, got {value}")
-    return value
-
-
-def fraction(name: str, value, *, low: float = 0.0, high: float = 1.0) -> float:
-    """``value`` as a ``float`` strictly between ``low`` and ``high`` (a probability, a level)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number between {low:g} and {high:g}, got {_shown(value)}")
-    value = float(value)
-    if not low < value < high:
-        raise ValueError(f"{name} must be strictly between {low:g} and {high:g}, got {value}")
-    return value
 
 
 def protein(name: str, seq) -> str:
