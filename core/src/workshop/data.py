@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -308,6 +309,7 @@ class ModuleData:
         if progress is None:
             progress = _interactive()
         url = self.url(e)
+        _announce(self.module, e.name, url)
         try:
             _downloader(url, progress)(url, str(path), None)
         except Exception as exc:  # network errors: say what failed and how to recover
@@ -325,6 +327,9 @@ class ModuleData:
             progress = _interactive()
         url = self.url(e)
         downloader = _downloader(url, progress)
+        _announce(self.module, e.name, url)
+        logger, level = pooch.get_logger(), pooch.get_logger().level
+        logger.setLevel("WARNING")  # its 'Downloading' line is ours, written where stderr is now
         try:
             # Pooch writes to a temporary file beside the target, checks the hash and
             # only then moves it into place: an interrupt leaves no half file.
@@ -353,11 +358,18 @@ class ModuleData:
                 f"{type(exc).__name__}: {exc}. Check your connection ('workshop doctor' tests the "
                 f"hosts), or copy the file to {target} (sha256 {e.sha256})."
             ) from exc
+        finally:
+            logger.setLevel(level)
 
     def _process(self, processor: Processor | None, path: Path, action: str) -> Path:
         if processor is None:
             return path
         return Path(processor(str(path), action, None))
+
+
+def _announce(module: str, name: str, url: str) -> None:
+    """The one line a download starts with, on the current standard error."""
+    print(f"Downloading {module}/{name} from {url}", file=sys.stderr, flush=True)
 
 
 def _downloader(url: str, progress: bool | None):
