@@ -13,7 +13,9 @@ from workshop._plugins import registry
 reg = registry()
 for b in reg.broken:
     raise SystemExit(f'broken plugin {b.name}: {b.error}')
-print(' '.join(reg.modules))")
+# the longest first, so that the two at a time end together
+order = ['astro', 'protein', 'wrapup', 'intro']
+print(' '.join(sorted(reg.modules, key=lambda m: order.index(m) if m in order else len(order))))")
 printf '%s\n' $modules | xargs -P 2 -I{} sh -c \
     'if uv run workshop validate "$1" -q >"$2/$1.log" 2>&1; then echo ok >"$2/$1.rc"; else echo failed >"$2/$1.rc"; fi' \
     _ {} "$logs"
