@@ -5,7 +5,10 @@ shipped inside scikit-image (``skimage.data.hubble_deep_field()``), neighbours a
 training strip only (columns < 800; the strip to the right is held out), augmented by
 the 8 symmetries of the square at every step.
 
-    # train (resumable: run again after Ctrl-C or a crash; --minutes is the budget of this call)
+    # train a fixed number of steps (resumable across days: run the same command again after
+    # Ctrl-C, a crash or a reboot; the plan and LR schedule are fixed by the first call)
+    nice -n 10 .venv/bin/python datasets/astro_pretrain_64.py train --steps 20000 --work build/astro64_edm
+    # or a time budget for this call (the steps are planned from the measured step time)
     nice -n 10 .venv/bin/python datasets/astro_pretrain_64.py train --minutes 70 --work /tmp/astro64c
     # export the EMA weights in bfloat16 into the package; updates the sha256 and size in plugin.py
     .venv/bin/python datasets/astro_pretrain_64.py export --work /tmp/astro64c
@@ -37,17 +40,26 @@ TARGET = ROOT / "modules/astro_diffusion/src/workshop_astro/data/unet64_hdf.eqx"
 def cmd_train(args):
     from workshop_astro.train import TrainConfig, train
 
+    from workshop_astro.galaxies import channel_stats
+
     train_x, test_x, meta = pretrain_stamps()
     print(f"{len(train_x)} training stamps, {len(test_x)} held out", flush=True)
-    cfg = TrainConfig(batch_size=16, peak_lr=1e-3, warmup_steps=100, ema_decay=0.999, seed=0)
+    # The EDM recipe on images standardised per channel (sigma_data = 1), as in the galaxies demo.
+    stats = channel_stats(train_x)
+    cfg = TrainConfig(batch_size=16, peak_lr=1e-3, warmup_steps=100, ema_decay=0.999, seed=0, recipe="edm")
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    r = train(train_x, UNET, cfg, budget_s=args.minutes * 60, checkpoint=work / "ckpt.eqx",
+    budget = None if args.steps else args.minutes * 60
+    r = train(stats.standardise(train_x), UNET, cfg, budget_s=budget, max_steps=args.steps, checkpoint=work / "ckpt.eqx",
               checkpoint_every_s=120, progress=True)
     info = dict(steps=r.steps_done, planned=r.plan.total_steps, stopped=r.stopped, step_time_s=r.step_time_s,
                 seconds_this_call=time.time() - t0, final_loss_mean_last100=float(sum(r.losses[-100:]) / max(1, len(r.losses[-100:]))),
-                hardware=f"{platform.processor() or platform.machine()}, 2 shared CPU cores, nice 10")
+                hardware=f"{platform.processor() or platform.machine()}, 2 shared CPU cores, nice 10",
+                channel_stats=dict(mean=list(stats.mean), std=list(stats.std)))
+    previous = json.loads((work / "train_info.json").read_text()) if (work / "train_info.json").exists() else {}
+    info["seconds_all_calls"] = previous.get("seconds_all_calls", 0.0) + info["seconds_this_call"]
+    info["calls"] = previous.get("calls", 0) + 1
     (work / "train_info.json").write_text(json.dumps(info, indent=2))
     print(json.dumps(info, indent=2))
 
@@ -62,7 +74,12 @@ def cmd_export(args):
     extra = dict(data="HDF 64x64 source-centred stamps (skimage.data.hubble_deep_field), training strip x<800",
                  cuts=PRETRAIN_CUTS, steps=int(state.step), plan=meta.get("plan"), train=meta.get("train"), info=info,
                  loss_last100=float(sum(meta["losses"][-100:]) / max(1, len(meta["losses"][-100:]))))
-    sha = export_pretrained(state.ema, TARGET, extra)
+    stats = None
+    if meta.get("train", {}).get("recipe", "eps") == "edm":
+        from workshop_astro.galaxies import channel_stats
+
+        stats = channel_stats(pretrain_stamps()[0])  # the statistics the training images were standardised with
+    sha = export_pretrained(state.ema, TARGET, extra, stats=stats)
     size = TARGET.stat().st_size
     print(f"{TARGET.relative_to(ROOT)}: {size} bytes, sha256 {sha}")
     # keep the registry entry in step with the file
@@ -80,7 +97,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train")
-    t.add_argument("--minutes", type=float, default=70)
+    t.add_argument("--minutes", type=float, default=70, help="time budget of this call (ignored with --steps)")
+    t.add_argument("--steps", type=int, default=None, help="train exactly this many steps in all (resumable)")
     t.add_argument("--work", default="/tmp/astro64c")
     e = sub.add_parser("export")
     e.add_argument("--work", default="/tmp/astro64c")

@@ -149,11 +149,15 @@ def _pretrained_faults(exported, unet):
         "bytes after the weights": (data + b"\x00" * 64, "64 bytes are left after the weights"),
         "header without config": (None, "no valid U-Net config"),
         "NaN weights": (None, "are NaN or infinite"),
+        "unknown recipe": (None, "names the training recipe 'flow'"),
+        "edm without sigma_data": (None, "sigma_data None is not a positive number"),
+        "damaged channel stats": (None, "channel_stats"),
     }
 
 
 @pytest.mark.parametrize("case", ["missing", "a protein model file", "a CSV", "truncated header", "truncated weights",
-                                  "bytes after the weights", "header without config", "NaN weights"])
+                                  "bytes after the weights", "header without config", "NaN weights", "unknown recipe",
+                                  "edm without sigma_data", "damaged channel stats"])
 def test_load_pretrained_refuses(tmp_path, exported, unet, case):
     content, words = _pretrained_faults(exported, unet)[case]
     path = tmp_path / "model.eqx"
@@ -164,6 +168,14 @@ def test_load_pretrained_refuses(tmp_path, exported, unet, case):
     elif case == "NaN weights":
         write_tree_file(path, b"WSUNET01", json.dumps({"config": TINY.as_dict()}).encode(),
                         _nan_unet(unet, jnp.bfloat16))
+    elif case in ("unknown recipe", "edm without sigma_data", "damaged channel stats"):
+        header = {"config": TINY.as_dict(), "recipe": "flow" if case == "unknown recipe" else "edm", "sigma_data": 1.0}
+        if case == "edm without sigma_data":
+            del header["sigma_data"]
+        if case == "damaged channel stats":
+            header["channel_stats"] = {"mean": [0.0, 0.0, 0.0], "std": [0.2, -1.0, 0.3]}
+        write_tree_file(path, b"WSUNET01", json.dumps(header).encode(), jax.tree_util.tree_map(
+            lambda x: x.astype(jnp.bfloat16) if eqx_float(x) else x, unet))
     before = path.read_bytes() if path.exists() else None
     with pytest.raises(PretrainedFileError) as exc:
         load_pretrained(path)
@@ -176,6 +188,27 @@ def test_load_pretrained_refuses(tmp_path, exported, unet, case):
 
 def eqx_float(x):
     return isinstance(x, jax.Array) and x.dtype.kind == "f"
+
+
+def test_an_edm_model_and_its_channel_stats_round_trip(tmp_path, unet):
+    from workshop_astro.edm import EDMDenoiser
+    from workshop_astro.galaxies import ChannelStats
+    from workshop_astro.pretrained import pretrained_stats
+
+    stats = ChannelStats(mean=(-0.8, -0.7, -0.9), std=(0.2, 0.25, 0.3))
+    path = tmp_path / "edm.eqx"
+    export_pretrained(EDMDenoiser(unet, sigma_data=0.5), path, {"steps": 3}, stats=stats)
+    model, header = load_pretrained(path)
+    assert isinstance(model, EDMDenoiser) and model.sigma_data == 0.5 and header["recipe"] == "edm"
+    got = pretrained_stats(header)
+    np.testing.assert_allclose(got.mean, stats.mean) and np.testing.assert_allclose(got.std, stats.std)
+    x = jnp.full((3, 16, 16), 0.1)
+    want = EDMDenoiser(jax.tree_util.tree_map(lambda a: a.astype(jnp.bfloat16).astype(jnp.float32) if eqx_float(a) else a,
+                                              unet), sigma_data=0.5)(x, 0.5)
+    np.testing.assert_allclose(np.asarray(model(x, 0.5)), np.asarray(want), atol=1e-5)
+    plain, header = load_pretrained(tmp_path / "plain.eqx") if export_pretrained(unet, tmp_path / "plain.eqx", {}) \
+        else (None, None)
+    assert not isinstance(plain, EDMDenoiser) and pretrained_stats(header) is None and header["recipe"] == "eps"
 
 
 def test_export_refuses_nan_weights_and_keeps_the_file(exported, unet):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from workshop_astro.reconstruct import (
     Degradation, gaussian_psf, mean_power_spectrum, posterior_sample, psnr, reduced_chi2, richardson_lucy, wiener,
@@ -170,7 +171,7 @@ def test_wiener_posterior_std_matches_the_error_of_the_wiener_filter_on_its_own_
 
 
 def test_reconstruct_demo_figure_and_summary_from_synthetic_results(tmp_path):
-    from workshop_astro.demos import _calibration_line, _plot_reconstruction
+    from workshop_astro.demos.galaxies import _calibration_line, _plot_reconstruction
     from workshop_astro.reconstruct import RICHARDSON_LUCY_CALIBRATION
 
     rng = np.random.default_rng(3)
@@ -184,3 +185,27 @@ def test_reconstruct_demo_figure_and_summary_from_synthetic_results(tmp_path):
     assert "8 samples" in line and "no posterior" in line and f"{cal['posterior']['coverage']['0.68']['all']:.0%}" in line
     _plot_reconstruction(tmp_path / "r.png", truth, samples, truth, truth, truth, cal, n_steps=10)
     assert (tmp_path / "r.png").stat().st_size > 10000
+
+
+def test_standardised_degradation_sees_the_same_observation_in_standard_units():
+    """A model trained on per-channel standardised images reconstructs in those units: the
+    observation and the noise map exactly (PSF summing to one), channel by channel."""
+    from workshop_astro.galaxies import ChannelStats
+
+    stats = ChannelStats(mean=(-0.8, -0.5, 0.1), std=(0.2, 0.4, 0.1))
+    deg = Degradation.make((3, 8, 8), fwhm=2.0, noise_std=0.1, missing=0.3, seed=2)
+    x = np.asarray(jax.random.uniform(jax.random.key(3), (3, 8, 8), minval=-1, maxval=1), np.float32)
+    z = stats.standardise(x[None])[0]
+    deg_z = deg.in_standard_units(stats)
+    np.testing.assert_allclose(np.asarray(deg.standardise_observation(deg(jnp.asarray(x)), stats)),
+                               np.asarray(deg_z(jnp.asarray(z))), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(deg_z.noise_var()).ravel(), (0.1 / np.array([0.2, 0.4, 0.1])) ** 2, rtol=1e-6)
+    # the per-channel noise of an observation made in standard units has those variances
+    obs = np.asarray(deg_z.observe(jnp.zeros((4000, 3, 8, 8)), jax.random.key(4)))
+    m = np.asarray(deg.mask)[None] > 0
+    measured = [obs[:, c][m[:, c].repeat(4000, 0)].std() for c in range(3)]
+    np.testing.assert_allclose(measured, 0.1 / np.array([0.2, 0.4, 0.1]), rtol=0.03)
+    with pytest.raises(ValueError, match="already in standardised units"):
+        deg_z.in_standard_units(stats)
+    with pytest.raises(ValueError, match="2 channel statistics for a 3-channel"):
+        deg.in_standard_units(ChannelStats(mean=(0.0, 0.0), std=(1.0, 1.0)))

@@ -1,9 +1,14 @@
 """The pretrained 64x64 galaxy model: export to a checksummed bfloat16 file, load back.
 
 File format (one file): ``b"WSUNET01"``, an 8-byte little-endian header length, a JSON
-header (the :class:`~workshop_astro.unet.UNetConfig`, the training facts) and the
-weights serialised with :func:`equinox.tree_serialise_leaves` in bfloat16 (half the
-bytes of float32; sampling runs in float32 after loading).
+header (the :class:`~workshop_astro.unet.UNetConfig`, the training recipe, the training
+facts) and the U-Net's weights serialised with :func:`equinox.tree_serialise_leaves` in
+bfloat16 (half the bytes of float32; sampling runs in float32 after loading).
+
+A model trained with the ``"edm"`` recipe is stored as its network plus ``recipe``,
+``sigma_data`` and the ``channel_stats`` of the images it was trained on; loading gives
+back the :class:`~workshop_astro.edm.EDMDenoiser`, and :func:`pretrained_stats` the
+:class:`~workshop_astro.galaxies.ChannelStats` that map its samples to model units.
 
 Example::
 
@@ -27,10 +32,12 @@ import numpy as np
 
 from workshop.data import DataError
 
+from .edm import EDMDenoiser
+from .galaxies import ChannelStats
 from .unet import UNet, UNetConfig, init_unet
 
 __all__ = ["PRETRAINED_NAME", "PRETRAIN_CUTS", "PretrainedFileError", "pretrain_stamps", "export_pretrained",
-           "load_pretrained", "read_header"]
+           "load_pretrained", "pretrained_stats", "read_header"]
 
 PRETRAINED_NAME = "unet64_hdf.eqx"
 _MAGIC = b"WSUNET01"
@@ -134,8 +141,16 @@ def read_tree(path: str | os.PathLike, like):
     return tree
 
 
-def export_pretrained(model: UNet, path: str | os.PathLike, info: dict) -> str:
+def export_pretrained(model: UNet | EDMDenoiser, path: str | os.PathLike, info: dict,
+                      stats: ChannelStats | None = None) -> str:
     """Write ``model`` in bfloat16 with a JSON header to ``path`` (atomically); return its sha256.
+
+    Arguments:
+        model: a noise-predicting :class:`~workshop_astro.unet.UNet` or an
+            :class:`~workshop_astro.edm.EDMDenoiser` around one.
+        info: training facts for the header.
+        stats: the per-channel statistics the training images were standardised with
+            (``None``: trained on model units directly).
 
     A model with NaN or infinite weights is refused (``PretrainedFileError``); the file
     already at ``path``, if any, is left as it was.
@@ -143,7 +158,13 @@ def export_pretrained(model: UNet, path: str | os.PathLike, info: dict) -> str:
     if any(_non_finite(x) for x in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))):
         raise PretrainedFileError(f"{path}: not written, the model has NaN or infinite weights (a diverged run); the "
                                   "file already there, if any, is unchanged")
-    header = json.dumps(dict(config=model.config.as_dict(), dtype="bfloat16", info=info), sort_keys=True).encode()
+    head = dict(config=model.config.as_dict(), dtype="bfloat16", info=info, recipe="eps")
+    if isinstance(model, EDMDenoiser):
+        head.update(recipe="edm", sigma_data=float(model.sigma_data))
+        model = model.net
+    if stats is not None:
+        head["channel_stats"] = dict(mean=[float(v) for v in stats.mean], std=[float(v) for v in stats.std])
+    header = json.dumps(head, sort_keys=True).encode()
     return write_tree_file(path, _MAGIC, header, _cast(model, jnp.bfloat16))
 
 
@@ -152,8 +173,12 @@ def read_header(path: str | os.PathLike) -> dict:
     return read_tree_header(path, _MAGIC, "pretrained model")
 
 
-def load_pretrained(path: str | os.PathLike) -> tuple[UNet, dict]:
+def load_pretrained(path: str | os.PathLike) -> tuple[UNet | EDMDenoiser, dict]:
     """Load a model written by :func:`export_pretrained`, in float32; returns ``(model, header)``.
+
+    The model is an :class:`~workshop_astro.edm.EDMDenoiser` when the header's recipe is
+    ``"edm"`` (it answers the same ``model(x, t) -> eps`` as a plain U-Net); its samples
+    are in the standardised units of :func:`pretrained_stats`.
 
     Raises:
         PretrainedFileError: the file is missing, not a pretrained-model file, truncated,
@@ -171,4 +196,35 @@ def load_pretrained(path: str | os.PathLike) -> tuple[UNet, dict]:
     if bad:
         raise PretrainedFileError(f"{path}: {bad} weights are NaN or infinite (exported from a diverged run); "
                                   f"{_fix(path)}")
+    recipe = header.get("recipe", "eps")
+    if recipe == "edm":
+        sigma_data = header.get("sigma_data")
+        if not isinstance(sigma_data, (int, float)) or not np.isfinite(sigma_data) or sigma_data <= 0:
+            raise PretrainedFileError(f"{path}: its header's sigma_data {sigma_data!r} is not a positive number; "
+                                      f"{_fix(path)}")
+        model = EDMDenoiser(model, sigma_data=float(sigma_data))
+    elif recipe != "eps":
+        raise PretrainedFileError(f"{path}: its header names the training recipe {recipe!r}, which this version "
+                                  f"cannot sample (it knows 'eps' and 'edm'); {_fix(path)}")
+    pretrained_stats(header, path)  # refuse damaged statistics now, not after sampling
     return model, header
+
+
+def pretrained_stats(header: dict, path: str | os.PathLike = "pretrained model") -> ChannelStats | None:
+    """The :class:`~workshop_astro.galaxies.ChannelStats` a pretrained model's training images were
+    standardised with (map its samples back with ``unstandardise``); ``None`` when it was trained
+    on model units directly."""
+    raw = header.get("channel_stats")
+    if raw is None:
+        return None
+    channels = UNetConfig.from_dict(header["config"]).image_channels
+    try:
+        mean, std = (np.asarray(raw[k], np.float64) for k in ("mean", "std"))
+        ok = mean.shape == std.shape == (channels,) and np.isfinite(mean).all() and np.isfinite(std).all() \
+            and (std > 0).all()
+    except (KeyError, TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise PretrainedFileError(f"{path}: its header's channel_stats {raw!r} are not {channels} finite means and "
+                                  f"positive standard deviations; {_fix(path)}")
+    return ChannelStats(tuple(float(v) for v in mean), tuple(float(v) for v in std))

@@ -70,12 +70,43 @@ class Degradation(eqx.Module):
     Arguments:
         psf: ``(H, W)`` kernel centred on pixel ``(0, 0)`` (see :func:`gaussian_psf`).
         mask: ``(C, H, W)`` (or broadcastable) 1 where a pixel is observed, 0 where lost.
-        noise_std: standard deviation of the Gaussian noise, in model units.
+        noise_std: standard deviation of the Gaussian noise, in model units; a tuple gives
+            one per channel (as :meth:`in_standard_units` makes).
     """
 
     psf: Float[Array, "h w"]
     mask: Float[Array, "c h w"]
-    noise_std: float = eqx.field(static=True)
+    noise_std: float | tuple[float, ...] = eqx.field(static=True)
+
+    def noise_var(self):
+        """The noise variance: a scalar, or ``(C, 1, 1)`` for per-channel noise."""
+        if isinstance(self.noise_std, tuple):
+            return jnp.asarray(self.noise_std, jnp.float32).reshape(-1, 1, 1) ** 2
+        return self.noise_std**2
+
+    def in_standard_units(self, stats) -> "Degradation":
+        """The same observation seen in the units of images standardised by ``stats``.
+
+        A model trained on ``z = (x - m) / s`` per channel (a
+        :class:`~workshop_astro.galaxies.ChannelStats`) samples ``z``. With a PSF that sums
+        to one, ``y = M (k * x) + M n`` becomes ``(y - M m) / s = M (k * z) + M n / s``: the
+        same PSF and mask, noise ``noise_std / s`` per channel. Map the observation with
+        :meth:`standardise_observation` and the samples back with ``stats.unstandardise``.
+        """
+        if isinstance(self.noise_std, tuple):
+            raise ValueError("in_standard_units: this degradation is already in standardised units")
+        std = np.asarray(stats.std, np.float64)
+        if std.shape != (self.mask.shape[0],):
+            raise ValueError(f"in_standard_units: {std.size} channel statistics for a {self.mask.shape[0]}-channel "
+                             "observation; use the statistics of the model's training images")
+        return Degradation(self.psf, self.mask, tuple(float(self.noise_std / v) for v in std))
+
+    def standardise_observation(self, y, stats):
+        """``(y - M m) / s``: an observation ``y`` made by this degradation, in the units of
+        :meth:`in_standard_units`."""
+        m = jnp.asarray(stats.mean, jnp.float32).reshape(-1, 1, 1)
+        s = jnp.asarray(stats.std, jnp.float32).reshape(-1, 1, 1)
+        return (jnp.asarray(y) - self.mask * m) / s
 
     @classmethod
     def make(cls, shape, *, fwhm: float, noise_std: float, missing: float, seed: int = 0) -> "Degradation":
@@ -107,7 +138,7 @@ class Degradation(eqx.Module):
 
     def observe(self, x, key):
         """A noisy, masked, blurred observation of ``x`` (any leading batch axes)."""
-        return self.mask * (self.blur(x) + self.noise_std * jax.random.normal(key, jnp.shape(x)))
+        return self.mask * (self.blur(x) + jnp.sqrt(self.noise_var()) * jax.random.normal(key, jnp.shape(x)))
 
 
 def _posterior_score(sde: SDE, score_fn, deg: Degradation, y, guidance, x, t):
@@ -116,7 +147,7 @@ def _posterior_score(sde: SDE, score_fn, deg: Degradation, y, guidance, x, t):
     sc = jax.vmap(score_fn, in_axes=(0, None))(x, t)
     x0 = (x + s**2 * sc) / a
     resid = deg.mask * (y - deg(x0))
-    lik = jax.vmap(deg.adjoint)(resid) / (a * (deg.noise_std**2 + (s / a) ** 2))
+    lik = jax.vmap(deg.adjoint)(resid) / (a * (deg.noise_var() + (s / a) ** 2))
     return sc + guidance * lik, x0
 
 
