@@ -92,7 +92,7 @@ def quality(name: str, steps: int, seed: int) -> dict:
     import numpy as np
 
     from workshop.data import fetch
-    from workshop_astro.demos import sample_galaxies
+    from workshop_astro.demos.galaxies import sample_galaxies
     from workshop_astro.evaluate import compare
     from workshop_astro.galaxies import channel_stats, load_stamps
     from workshop_astro.sde import VPSDE

@@ -46,7 +46,7 @@ class Check:
     Arguments:
         name: the check's name inside its module (``"vp_marginal"``); participants
             call ``check("astro.vp_marginal", fn)``.
-        ref: lazy reference to the check function, ``"workshop_astro.checks_toy:vp_marginal"``.
+        ref: lazy reference to the check function, ``"workshop_astro.checks.toy:vp_marginal"``.
             The function takes the participant's object and raises
             :class:`workshop.checking.CheckFailed` (or ``NotAttempted``) when it is wrong.
         lesson: id of the lesson the exercise belongs to.

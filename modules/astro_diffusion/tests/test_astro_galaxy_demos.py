@@ -15,7 +15,7 @@ import pytest
 
 from workshop import DemoOptionError, RunContext
 from workshop.hardware import Hardware
-from workshop_astro.demos import GALAXY_PRESETS, galaxies, generate, reconstruct
+from workshop_astro.demos.galaxies import GALAXY_PRESETS, galaxies, generate, reconstruct
 
 
 def _ctx(tmp_path, demo, budget=None):

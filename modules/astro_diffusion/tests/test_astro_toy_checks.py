@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import pytest
 
 from workshop.checking import CheckFailed, NotAttempted
-from workshop_astro import checks_toy as C
+from workshop_astro.checks import toy as C
 from workshop_astro.sampling import probability_flow_drift as lib_pf_drift
 
 

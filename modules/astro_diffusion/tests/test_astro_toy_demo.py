@@ -6,7 +6,7 @@ from PIL import Image
 
 from workshop import RunContext
 from workshop.hardware import Hardware
-from workshop_astro.demos_toy import toy
+from workshop_astro.demos.toy import toy
 
 
 def test_toy_demo_tiny_writes_its_files(tmp_path):

@@ -50,7 +50,7 @@ def upsample_nearest(candidate):
 
 def time_features(candidate):
     """Sinusoidal time features as in :func:`workshop_astro.unet.time_embedding`."""
-    from .unet import time_embedding
+    from ..unet import time_embedding
 
     for dim in (8, 32):
         for t in (0.0, 1e-3, 0.37, 1.0):
@@ -68,7 +68,7 @@ def eps_matching_loss(candidate):
     import jax
     import jax.numpy as jnp
 
-    from .sde import VPSDE
+    from ..sde import VPSDE
 
     sde = VPSDE()
     model = lambda x, t: 0.5 * x + t  # a simple stand-in network

@@ -98,7 +98,7 @@ def vp_marginal(candidate: Callable) -> str:
     import jax
     import jax.numpy as jnp
 
-    from .sde import VPSDE
+    from ..sde import VPSDE
 
     rng = np.random.default_rng(0)
     n = 0
@@ -154,7 +154,7 @@ def perturb(candidate: Callable) -> str:
     """``perturb(sde, x0, t, eps) -> x_t``: ``x0`` of shape (B, ...), ``t`` of shape (B,)."""
     import jax.numpy as jnp
 
-    from .sde import VESDE, VPSDE
+    from ..sde import VESDE, VPSDE
 
     rng = np.random.default_rng(1)
     n = 0
@@ -189,7 +189,7 @@ def em_step(candidate: Callable) -> str:
     """``em_step(sde, x, t, dt, z) -> x_next``: one Euler–Maruyama step with standard normal ``z``."""
     import jax.numpy as jnp
 
-    from .sde import VESDE, VPSDE
+    from ..sde import VESDE, VPSDE
 
     rng = np.random.default_rng(2)
     n = 0
@@ -247,9 +247,9 @@ def dsm_loss(candidate: Callable) -> str:
     import jax
     import jax.numpy as jnp
 
-    from .dsm import dsm_loss_at
-    from .sde import VPSDE
-    from .toy import GaussianMixture
+    from ..dsm import dsm_loss_at
+    from ..sde import VPSDE
+    from ..toy import GaussianMixture
 
     rng = np.random.default_rng(4)
     sde, gm = VPSDE(), GaussianMixture.default()
@@ -299,8 +299,8 @@ def dsm_loss(candidate: Callable) -> str:
 def _drift_check(candidate: Callable, factor: float, name: str) -> int:
     import jax.numpy as jnp
 
-    from .sde import VESDE, VPSDE
-    from .toy import GaussianMixture
+    from ..sde import VESDE, VPSDE
+    from ..toy import GaussianMixture
 
     gm = GaussianMixture.default()
     rng = np.random.default_rng(5)
@@ -343,9 +343,9 @@ def probability_flow_solve(candidate: Callable) -> str:
     """``probability_flow_solve(sde, score_fn, x_T, t_eps) -> x`` at ``t_eps`` for a batch ``x_T``."""
     import jax
 
-    from .sampling import probability_flow_sample
-    from .sde import VPSDE
-    from .toy import GaussianMixture
+    from ..sampling import probability_flow_sample
+    from ..sde import VPSDE
+    from ..toy import GaussianMixture
 
     gm, sde = GaussianMixture.default(), VPSDE()
     score_fn = lambda x, t: gm.score(x, t, sde)

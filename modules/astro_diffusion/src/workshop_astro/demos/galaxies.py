@@ -68,8 +68,8 @@ def sample_galaxies(model, sde, key, n, steps, resolution, batch=128):
     import equinox as eqx
     import jax
 
-    from .edm import EDMDenoiser
-    from .fewstep import dpm_solver_sample, edm_sample, model_score
+    from ..edm import EDMDenoiser
+    from ..fewstep import dpm_solver_sample, edm_sample, model_score
 
     c = model.config.image_channels
     edm = isinstance(model, EDMDenoiser)
@@ -96,11 +96,11 @@ def galaxies(ctx: RunContext) -> dict:
     """Train a U-Net on the embedded HDF galaxies within the budget, sample, evaluate, plot."""
     import jax
 
-    from .evaluate import compare, format_table, plot_report
-    from .galaxies import channel_stats, load_stamps
-    from .sde import VPSDE
-    from .train import CheckpointError, TrainConfig, train
-    from .unet import count_params, config_for
+    from ..evaluate import compare, format_table, plot_report
+    from ..galaxies import channel_stats, load_stamps
+    from ..sde import VPSDE
+    from ..train import CheckpointError, TrainConfig, train
+    from ..unet import count_params, config_for
 
     p = GALAXY_PRESETS[ctx.preset]
     budget = ctx.budget or p.budget_s
@@ -189,9 +189,9 @@ def generate(ctx: RunContext) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .evaluate import image_grid
-    from .pretrained import PRETRAINED_NAME, load_pretrained, pretrain_stamps
-    from .sde import VPSDE
+    from ..evaluate import image_grid
+    from ..pretrained import PRETRAINED_NAME, load_pretrained, pretrain_stamps
+    from ..sde import VPSDE
 
     n, steps = _GENERATE[ctx.preset]
     t0 = time.monotonic()
@@ -229,13 +229,13 @@ def reconstruct(ctx: RunContext) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from .fewstep import model_score
-    from .pretrained import PRETRAINED_NAME, load_pretrained, pretrain_stamps
-    from .reconstruct import (
+    from ..fewstep import model_score
+    from ..pretrained import PRETRAINED_NAME, load_pretrained, pretrain_stamps
+    from ..reconstruct import (
         RICHARDSON_LUCY_CALIBRATION, Degradation, gaussian_calibration, mean_power_spectrum, posterior_sample, psnr,
         reduced_chi2, richardson_lucy, sample_calibration, wiener, wiener_posterior_std,
     )
-    from .sde import VPSDE
+    from ..sde import VPSDE
 
     n_samples, n_steps = _RECONSTRUCT[ctx.preset]
     model, _ = load_pretrained(ctx.fetch(PRETRAINED_NAME))
@@ -300,7 +300,7 @@ def _plot_reconstruction(path, y, samples, rl, wi, truth, cal: dict, n_steps: in
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .galaxies import to_image
+    from ..galaxies import to_image
 
     n = len(samples)
     mean, std = samples.mean(0), samples.std(0)

@@ -29,13 +29,13 @@ def toy(ctx: RunContext) -> dict:
     import jax.numpy as jnp
     import numpy as np
 
-    from . import toy_figures as figs
-    from .likelihood import log_likelihood
-    from .metrics import reference_level, sliced_wasserstein
-    from .sampling import probability_flow_sample, reverse_sde_sample
-    from .sde import VPSDE, forward_simulate
-    from .toy import GaussianMixture
-    from .toy_train import train_toy
+    from .. import toy_figures as figs
+    from ..likelihood import log_likelihood
+    from ..metrics import reference_level, sliced_wasserstein
+    from ..sampling import probability_flow_sample, reverse_sde_sample
+    from ..sde import VPSDE, forward_simulate
+    from ..toy import GaussianMixture
+    from ..toy_train import train_toy
 
     size = SIZES[ctx.preset]
     sde, gm = VPSDE(), GaussianMixture.default()
