@@ -243,17 +243,19 @@ def test_ci_build_notebooks_writes_and_detects_stale_notebooks(tinymod, tmp_path
     script = _build_notebooks_script()
     repo = tmp_path / "repo"
     (repo / "modules" / "tinymod").mkdir(parents=True)
+    (repo / "pyproject.toml").write_text('[project]\nname = "x"\n[project.urls]\nRepository = "https://github.com/o/n"\n')
     args = ["--repo", str(repo), "tinymod"]
     assert script.main(["--check", *args]) == 1
     assert "modules/tinymod/notebooks/01_double.ipynb (missing)" in capsys.readouterr().err
     assert script.main(args) == 0
     committed = repo / "modules" / "tinymod" / "notebooks" / "01_double.ipynb"
     assert "# TODO: return two times x" in committed.read_text()
+    assert "colab.research.google.com/github/o/n/blob/" in committed.read_text()  # the repo's own address
     assert script.main(["--check", *args]) == 0
     committed.write_text(committed.read_text().replace("Doubling", "Halving"))
     capsys.readouterr()
     assert script.main(["--check", *args]) == 1
-    assert "Stale notebooks" in capsys.readouterr().err
+    assert "Stale files" in capsys.readouterr().err
     assert script.main(args) == 0 and script.main(["--check", *args]) == 0
     (committed.parent / "99_old.ipynb").write_text("{}")
     assert script.main(["--check", *args]) == 1

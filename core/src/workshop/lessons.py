@@ -233,23 +233,36 @@ def _parse(text: str, where: str) -> list[LessonCell]:
     return cells
 
 
-def colab_url(decl: ModuleDeclaration, lesson: Lesson) -> str | None:
-    """The "Open in Colab" address of the committed exercise notebook (``None`` without ``path``)."""
+def _repository(repository: str | None) -> str:
+    """``repository`` checked, or (``None``) the address the installed core declares."""
+    from . import _meta
+
+    try:
+        return _meta.checked_repository(repository) if repository else _meta.installed_repository()
+    except _meta.RepositoryURLError as exc:
+        raise LessonError(str(exc)) from None
+
+
+def colab_url(decl: ModuleDeclaration, lesson: Lesson, repository: str | None = None) -> str | None:
+    """The "Open in Colab" address of the committed exercise notebook (``None`` without ``path``).
+
+    ``repository`` (default: the installed core's ``Repository`` project URL) is the
+    GitHub address the notebook is published under.
+    """
     from . import _meta
 
     if not decl.path:
         return None
-    repo = _meta.REPOSITORY.rstrip("/").removesuffix(".git").split("github.com/", 1)[-1]
     notebook = f"{decl.path.strip('/')}/notebooks/{lesson.id}.ipynb"
-    return f"https://colab.research.google.com/github/{repo}/blob/{_meta.BRANCH}/{notebook}"
+    return f"{_meta.colab_base(_repository(repository))}/{notebook}"
 
 
-def install_source(decl: ModuleDeclaration) -> str:
+def install_source(decl: ModuleDeclaration, repository: str | None = None) -> str:
     """The first code cell: install the core and the module only when the module is missing."""
     from . import _meta
 
     if decl.path:
-        base = f"git+{_meta.REPOSITORY.rstrip('/')}@{_meta.BRANCH}"
+        base = _meta.pip_base(_repository(repository))
         dist = decl.distribution or decl.package.replace("_", "-")
         reqs = [f"workshop-core @ {base}#subdirectory=core", f"{dist} @ {base}#subdirectory={decl.path.strip('/')}"]
     else:
@@ -267,8 +280,8 @@ def install_source(decl: ModuleDeclaration) -> str:
     )
 
 
-def _header_markdown(decl: ModuleDeclaration, lesson: Lesson, variant: str) -> str:
-    url = colab_url(decl, lesson)
+def _header_markdown(decl: ModuleDeclaration, lesson: Lesson, variant: str, repository: str | None) -> str:
+    url = colab_url(decl, lesson, repository)
     badge = f"[![Open In Colab]({COLAB_BADGE})]({url})\n\n" if url else ""
     if variant == "exercise":
         tail = (f"Exercises: replace each `...` under a `# TODO:` with your code, then run the "
@@ -283,7 +296,8 @@ def _cell_id(lesson_id: str, index: int, kind: str, source: str) -> str:
     return f"c{index:03d}-{digest}"
 
 
-def _notebook(decl: ModuleDeclaration, lesson: Lesson, cells: list[LessonCell], variant: str):
+def _notebook(decl: ModuleDeclaration, lesson: Lesson, cells: list[LessonCell], variant: str,
+              repository: str | None = None):
     import nbformat.v4 as v4
 
     nb = v4.new_notebook()
@@ -292,7 +306,8 @@ def _notebook(decl: ModuleDeclaration, lesson: Lesson, cells: list[LessonCell], 
         "language_info": {"name": "python"},
         "workshop": {"module": decl.name, "lesson": lesson.id, "variant": variant},
     }
-    items = [("markdown", _header_markdown(decl, lesson, variant), ()), ("code", install_source(decl), ())]
+    items = [("markdown", _header_markdown(decl, lesson, variant, repository), ()),
+             ("code", install_source(decl, repository), ())]
     items += [(c.kind, c.exercise if variant == "exercise" else c.solution, c.tags) for c in cells]
     for i, (kind, src, tags) in enumerate(items):
         if kind == "code":
@@ -307,16 +322,22 @@ def _notebook(decl: ModuleDeclaration, lesson: Lesson, cells: list[LessonCell], 
     return nb
 
 
-def build_from_text(decl: ModuleDeclaration, lesson: Lesson, text: str) -> BuiltLesson:
-    """Build both notebooks of ``lesson`` from its source ``text``; :class:`LessonError` if malformed."""
+def build_from_text(decl: ModuleDeclaration, lesson: Lesson, text: str,
+                    repository: str | None = None) -> BuiltLesson:
+    """Build both notebooks of ``lesson`` from its source ``text``; :class:`LessonError` if malformed.
+
+    ``repository`` is the GitHub address their Colab badge and install cell point at
+    (default: the installed core's ``Repository`` project URL).
+    """
     cells = _parse(text, f"{decl.name}/{lesson.id} ({lesson.source})")
-    exercise = _notebook(decl, lesson, cells, "exercise")
-    return BuiltLesson(decl, lesson, cells, exercise, _notebook(decl, lesson, cells, "solution"))
+    repository = _repository(repository) if decl.path else repository
+    exercise = _notebook(decl, lesson, cells, "exercise", repository)
+    return BuiltLesson(decl, lesson, cells, exercise, _notebook(decl, lesson, cells, "solution", repository))
 
 
-def build(decl: ModuleDeclaration, lesson: Lesson) -> BuiltLesson:
-    """Build both notebooks of an installed module's ``lesson``."""
-    return build_from_text(decl, lesson, read_source(decl, lesson))
+def build(decl: ModuleDeclaration, lesson: Lesson, repository: str | None = None) -> BuiltLesson:
+    """Build both notebooks of an installed module's ``lesson`` (``repository``: see :func:`build_from_text`)."""
+    return build_from_text(decl, lesson, read_source(decl, lesson), repository)
 
 
 def notebook_text(nb) -> str:
