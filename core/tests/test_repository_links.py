@@ -36,7 +36,7 @@ SKIP_DIRS = {".git", ".venv", "build", "node_modules", "workshop-out", "__pycach
 
 
 def _builder():
-    if "build_notebooks" not in sys.modules:  # its dataclasses look themselves up there
+    if "build_notebooks" not in sys.modules:  # load it once, under its own name
         spec = importlib.util.spec_from_file_location("build_notebooks", BUILDER)
         module = importlib.util.module_from_spec(spec)
         sys.modules["build_notebooks"] = module
@@ -186,3 +186,29 @@ def test_a_missing_or_foreign_address_is_a_clear_error(tmp_path):
     with pytest.raises(L.LessonError, match="fix \\[project.urls\\] Repository in the root pyproject.toml"):
         L.colab_url(decl, lesson, "https://github.com/only-an-owner")
     assert _meta.checked_repository(FORK + ".git/") == FORK
+
+
+RELATIVE_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def broken_relative_links(path: Path, root: Path = ROOT) -> list[str]:
+    """The relative markdown links of ``path`` whose target does not exist."""
+    broken = []
+    for target in RELATIVE_LINK.findall(path.read_text(encoding="utf-8")):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
+            continue  # a URL or an anchor in the same page
+        if not (path.parent / target.split("#")[0]).exists():
+            broken.append(f"{path.relative_to(root)}: {target}")
+    return broken
+
+
+def test_every_relative_link_of_the_contributor_documents_resolves(tmp_path):
+    docs = [ROOT / "ARCHITECTURE.md", ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted(ROOT.glob("modules/*/README.md"))]
+    assert all(d.is_file() for d in docs[:3])
+    assert len(RELATIVE_LINK.findall(docs[0].read_text(encoding="utf-8"))) >= 20  # the map links to the code
+    broken = [b for d in docs for b in broken_relative_links(d)]
+    assert not broken, "relative links to paths that do not exist:\n" + "\n".join(broken)
+    for doc in ("README.md", "CONTRIBUTING.md"):
+        assert "](ARCHITECTURE.md)" in (ROOT / doc).read_text(encoding="utf-8"), f"{doc} does not link ARCHITECTURE.md"
+    (tmp_path / "a.md").write_text("[ok](a.md) [gone](gone/x.py#L3) [web](https://x.org/y) [here](#top)")
+    assert broken_relative_links(tmp_path / "a.md", tmp_path) == ["a.md: gone/x.py#L3"]
