@@ -212,3 +212,20 @@ def test_every_relative_link_of_the_contributor_documents_resolves(tmp_path):
         assert "](ARCHITECTURE.md)" in (ROOT / doc).read_text(encoding="utf-8"), f"{doc} does not link ARCHITECTURE.md"
     (tmp_path / "a.md").write_text("[ok](a.md) [gone](gone/x.py#L3) [web](https://x.org/y) [here](#top)")
     assert broken_relative_links(tmp_path / "a.md", tmp_path) == ["a.md: gone/x.py#L3"]
+
+
+def test_an_install_without_the_address_names_the_fix(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from workshop.cli import main
+
+    with pytest.raises(_meta.RepositoryURLError, match=r"no-such-dist is not installed.*\(pip install ./core\)"):
+        _meta.installed_repository("no-such-dist")
+    with pytest.raises(_meta.RepositoryURLError, match="workshop-intro's metadata has no 'Repository' project URL; reinstall"):
+        _meta.installed_repository("workshop-intro")  # the modules do not carry the address
+    real = _meta.installed_repository
+    monkeypatch.setattr(_meta, "installed_repository", lambda: real("workshop-intro"))
+    res = CliRunner().invoke(main, ["lessons", "intro", "--to", str(tmp_path / "nb")])
+    assert res.exit_code == 1
+    assert "cannot build the lessons" in res.output and "has no 'Repository' project URL" in res.output
+    assert "Traceback" not in res.output
