@@ -48,7 +48,7 @@ def main():
     import jax.numpy as jnp
 
     from workshop.data import fetch
-    from workshop_astro.demos.galaxies import _DEGRADATION
+    from workshop_astro.demos.pretrained import _DEGRADATION
     from workshop_astro.fewstep import model_score
     from workshop_astro.pretrained import PRETRAINED_NAME, load_pretrained, pretrain_stamps
     from workshop_astro.reconstruct import (

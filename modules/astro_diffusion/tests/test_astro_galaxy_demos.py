@@ -15,7 +15,8 @@ import pytest
 
 from workshop import DemoOptionError, RunContext
 from workshop.hardware import Hardware
-from workshop_astro.demos.galaxies import GALAXY_PRESETS, galaxies, generate, reconstruct
+from workshop_astro.demos.galaxies import GALAXY_PRESETS, galaxies
+from workshop_astro.demos.pretrained import generate, reconstruct
 
 
 def _ctx(tmp_path, demo, budget=None):

@@ -171,7 +171,7 @@ def test_wiener_posterior_std_matches_the_error_of_the_wiener_filter_on_its_own_
 
 
 def test_reconstruct_demo_figure_and_summary_from_synthetic_results(tmp_path):
-    from workshop_astro.demos.galaxies import _calibration_line, _plot_reconstruction
+    from workshop_astro.demos.pretrained import _calibration_line, _plot_reconstruction
     from workshop_astro.reconstruct import RICHARDSON_LUCY_CALIBRATION
 
     rng = np.random.default_rng(3)

@@ -87,9 +87,9 @@ _GALAXY_DEMOS: list[Demo] = [
     Demo("galaxies", "workshop_astro.demos.galaxies:galaxies",
          "train a U-Net on real HDF galaxies within --budget, sample in 20 steps, measure morphology vs held-out",
          minutes=5),
-    Demo("generate", "workshop_astro.demos.galaxies:generate",
+    Demo("generate", "workshop_astro.demos.pretrained:generate",
          "16 galaxies of 64x64 from the pretrained model with the few-step sampler", minutes=1),
-    Demo("reconstruct", "workshop_astro.demos.galaxies:reconstruct",
+    Demo("reconstruct", "workshop_astro.demos.pretrained:reconstruct",
          "deblur and inpaint a held-out galaxy by posterior sampling; PSNR and chi2 vs Richardson-Lucy and Wiener",
          minutes=1),
 ]
