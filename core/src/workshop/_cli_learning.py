@@ -12,7 +12,7 @@ import click
 from . import _environment
 
 from ._cli_common import EPILOG, get_module
-from ._errors import EXIT_OK, EXIT_PROBLEM, UsageProblem
+from ._errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEM, UsageProblem
 
 #: The commands of this file; cli.py adds them to the launcher.
 COMMANDS: list = []
@@ -35,13 +35,25 @@ def _marks() -> dict[str, str]:
               help="Folder for the notebooks (default: ./workshop-notebooks/MODULE).")
 @click.option("--solutions", is_flag=True, help="Also write the solution notebooks (<lesson>_solution.ipynb).")
 @click.option("--force", is_flag=True, help="Overwrite notebooks you have edited (your changes are lost).")
-def lessons(module: str, dest: str | None, solutions: bool, force: bool) -> None:
+@click.option("--open", "open_lab", is_flag=True,
+              help="Then open the folder in JupyterLab (a server on 127.0.0.1; Ctrl-C stops it).")
+@click.option("--no-browser", is_flag=True,
+              help="With --open: print the address only (the default where there is no display).")
+def lessons(module: str, dest: str | None, solutions: bool, force: bool, open_lab: bool, no_browser: bool) -> None:
     """Write MODULE's lesson notebooks into a folder and say how to open them.
 
-    A notebook you have already edited is kept unless --force is given.
+    A notebook you have already edited is kept unless --force is given. With --open,
+    JupyterLab starts on the folder and prints its address (with its token); it runs
+    until Ctrl-C. JupyterLab comes with 'uv sync' in the repository; with pip:
+    pip install jupyterlab.
+
+    \b
+      workshop lessons intro --to ~/notebooks --open
     """
     from .lessons import LessonError, colab_url, write_lessons
 
+    if no_browser and not open_lab:
+        raise UsageProblem("--no-browser goes with --open (workshop lessons MODULE --open --no-browser)")
     decl = get_module(module)
     if not decl.lessons:
         click.echo(f"Module {module!r} has no lessons.")
@@ -60,6 +72,11 @@ def lessons(module: str, dest: str | None, solutions: bool, force: bool) -> None
                 "updated": "  (the lesson changed; you had not edited it)"}.get(r.action, "")
         style = {"written": "green", "updated": "green", "kept": "yellow"}.get(r.action)
         click.echo(f"  {click.style(f'{r.action:<9}', fg=style)} {r.path.name:<32} {r.lesson.title}{note}")
+    if open_lab:
+        click.echo(f"\nCheck your answers in the notebook with check(...); see your progress with "
+                   f"'workshop check {module}'.")
+        _serve_lab(where, open_browser=not no_browser)
+        return
     click.echo("\nOpen them with:")
     click.echo(f"  Jupyter:  jupyter lab {where}")
     click.echo(f"  VS Code:  code {where}   (choose this Python environment as the notebook kernel)")
@@ -73,6 +90,37 @@ def lessons(module: str, dest: str | None, solutions: bool, force: bool) -> None
 
 
 COMMANDS.append(lessons)
+
+
+def _serve_lab(folder: Path, *, open_browser: bool) -> None:
+    """JupyterLab on ``folder`` until Ctrl-C (exit 130) or until it is shut down from the browser."""
+    from . import _lab
+
+    browser = open_browser and _lab.has_display()
+    try:
+        server = _lab.start_lab(folder, open_browser=browser)
+    except _lab.LabError as exc:
+        click.echo(click.style("cannot open JupyterLab: ", fg="red", bold=True) + str(exc), err=True)
+        sys.exit(EXIT_PROBLEM)
+    click.echo(click.style(f"\nJupyterLab is running on {folder}:", bold=True))
+    click.echo(f"  {server.url}")
+    if not browser:
+        port = server.base_url.rsplit(":", 1)[1]
+        click.echo(f"Open that address in a browser (from another machine: ssh -L {port}:127.0.0.1:{port} "
+                   "THIS_HOST, then the same address).")
+    click.echo("Ctrl-C stops it (save your notebooks first).")
+    try:
+        code = server.process.wait()
+    except KeyboardInterrupt:
+        click.echo("\nStopping JupyterLab…", err=True)
+        _lab.stop_lab(server)
+        click.echo("JupyterLab stopped.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    if code:
+        click.echo(click.style(f"JupyterLab stopped with exit code {code}", fg="red") + " (its messages are above).",
+                   err=True)
+        sys.exit(EXIT_PROBLEM)
+    click.echo("JupyterLab was shut down.")
 
 
 # --------------------------------------------------------------------------- check
