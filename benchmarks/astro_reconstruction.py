@@ -50,7 +50,7 @@ def main():
     from workshop.data import fetch
     from workshop_astro.demos.pretrained import _DEGRADATION
     from workshop_astro.fewstep import model_score
-    from workshop_astro.pretrained import PRETRAINED_NAME, load_pretrained, pretrain_stamps
+    from workshop_astro.pretrained import PRETRAINED_NAME, load_pretrained, pretrain_stamps, pretrained_stats
     from workshop_astro.reconstruct import (
         RICHARDSON_LUCY_CALIBRATION, Degradation, gaussian_calibration, mean_power_spectrum, posterior_sample, psnr,
         reduced_chi2, richardson_lucy, sample_calibration, wiener, wiener_posterior_std,
@@ -63,13 +63,15 @@ def main():
     power = mean_power_spectrum(train64)
     truths = test64[: args.galaxies]
     score = model_score(model, sde)
+    stats = pretrained_stats(header, PRETRAINED_NAME)
     rows = []
     for i, truth in enumerate(truths):
         truth = jnp.asarray(truth)
         deg = Degradation.make(truth.shape, **_DEGRADATION, seed=i)
         y = deg.observe(truth, jax.random.key(1000 + i))
         t0 = time.perf_counter()
-        samples, nfe = posterior_sample(sde, score, deg, y, jax.random.key(i), n_samples=args.samples, n_steps=args.steps)
+        samples, nfe = posterior_sample(sde, score, deg, y, jax.random.key(i), n_samples=args.samples, n_steps=args.steps,
+                                        stats=stats)
         samples = np.asarray(samples)
         t_post = time.perf_counter() - t0
         mean = samples.mean(0)

@@ -209,3 +209,32 @@ def test_standardised_degradation_sees_the_same_observation_in_standard_units():
         deg_z.in_standard_units(stats)
     with pytest.raises(ValueError, match="2 channel statistics for a 3-channel"):
         deg.in_standard_units(ChannelStats(mean=(0.0, 0.0), std=(1.0, 1.0)))
+
+
+def test_posterior_sample_with_a_prior_trained_in_standardised_units():
+    """``stats=`` runs the sampler in the prior's standardised units and returns model units:
+    with a unit-Gaussian prior in those units, observed pixels follow the data and lost pixels
+    follow the prior's per-channel mean and spread; sampling the same prior in model units
+    (forgetting ``stats``) fills lost pixels around 0 instead."""
+    from workshop_astro.galaxies import ChannelStats
+
+    sde = VPSDE()
+    stats = ChannelStats(mean=(-0.8, -0.5, 0.1), std=(0.2, 0.4, 0.1))
+    z_true = np.asarray(jax.random.normal(jax.random.key(5), (3, 8, 8)), np.float32)
+    truth = stats.unstandardise(z_true[None])[0]
+    deg = Degradation.make(truth.shape, fwhm=0.5, noise_std=0.01, missing=0.5, seed=0)
+    y = deg.observe(jnp.asarray(truth), jax.random.key(6))
+    lost, seen = np.asarray(deg.mask)[0] == 0, np.asarray(deg.mask)[0] == 1
+
+    def score(z, t):  # exact score of N(0, I) data in standardised units
+        a, s = sde.marginal_mean_coeff(t), sde.marginal_std(t)
+        return -z / (a**2 + s**2)
+
+    right, _ = posterior_sample(sde, score, deg, y, jax.random.key(7), n_samples=64, n_steps=60, stats=stats)
+    wrong, _ = posterior_sample(sde, score, deg, y, jax.random.key(7), n_samples=64, n_steps=60)
+    right, wrong = np.asarray(right), np.asarray(wrong)
+    for c in range(3):
+        np.testing.assert_allclose(right.mean(0)[c][seen], truth[c][seen], atol=0.05)
+        np.testing.assert_allclose(right.mean(0)[c][lost].mean(), stats.mean[c], atol=0.3 * stats.std[c])
+        np.testing.assert_allclose(right.std(0)[c][lost].mean(), stats.std[c], rtol=0.25)
+    assert abs(wrong.mean(0)[0][lost].mean() - stats.mean[0]) > 0.5

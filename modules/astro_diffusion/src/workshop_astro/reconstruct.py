@@ -165,7 +165,7 @@ _posterior_score_jit = eqx.filter_jit(_posterior_score)
 
 
 def posterior_sample(sde: SDE, score_fn, deg: Degradation, y, key, n_samples: int = 8, n_steps: int = 200,
-                     t_eps: float = 1e-3, guidance: float = 1.0):
+                     t_eps: float = 1e-3, guidance: float = 1.0, stats=None):
     """Draw ``n_samples`` images from ``p(x | y)`` with the likelihood-guided reverse SDE.
 
     Arguments:
@@ -177,6 +177,11 @@ def posterior_sample(sde: SDE, score_fn, deg: Degradation, y, key, n_samples: in
         y: the observation ``(C, H, W)``.
         n_samples, n_steps, t_eps: batch size, Euler–Maruyama steps (= NFE), end time.
         guidance: multiplies the likelihood term (1 = the approximation as derived).
+        stats: the :class:`~workshop_astro.galaxies.ChannelStats` the prior's training
+            images were standardised with (a pretrained EDM model's
+            :func:`~workshop_astro.pretrained.pretrained_stats`), or ``None``. The sampling
+            then runs in the prior's standardised units (:meth:`Degradation.in_standard_units`)
+            and the samples come back in model units.
 
     Called as is, the step is compiled once and the loop runs in Python: on a CPU a
     convolutional network inside ``lax.scan`` runs about 30x slower than outside one
@@ -191,6 +196,8 @@ def posterior_sample(sde: SDE, score_fn, deg: Degradation, y, key, n_samples: in
     guards.positive("guidance", guidance, zero=True)
     _check_observation(y, deg)
     guards.fits_unet(score_fn, tuple(jnp.shape(y)))
+    if stats is not None:
+        deg, y = deg.in_standard_units(stats), deg.standardise_observation(y, stats)
     shape = (n_samples, *jnp.shape(y))
     ts = jnp.linspace(sde.T, t_eps, n_steps + 1)
     k0, kpath = jax.random.split(key)
@@ -207,6 +214,9 @@ def posterior_sample(sde: SDE, score_fn, deg: Degradation, y, key, n_samples: in
         for i in range(n_steps):
             x = _posterior_step_jit(sde, score_fn, deg, y, guidance, x, ts[i], ts[i + 1], jax.random.fold_in(kpath, i))
         _, x0 = _posterior_score_jit(sde, score_fn, deg, y, guidance, x, ts[-1])
+    if stats is not None:
+        m = jnp.asarray(stats.mean, jnp.float32).reshape(-1, 1, 1)
+        x0 = x0 * jnp.asarray(stats.std, jnp.float32).reshape(-1, 1, 1) + m
     return x0, n_steps + 1
 
 

@@ -31,7 +31,8 @@ def generate(ctx: RunContext) -> dict:
     import matplotlib.pyplot as plt
 
     from ..evaluate import image_grid
-    from ..pretrained import PRETRAINED_NAME, load_pretrained, pretrain_stamps
+    from ..edm import EDMDenoiser
+    from ..pretrained import PRETRAINED_NAME, load_pretrained, pretrain_stamps, pretrained_stats
     from ..sde import VPSDE
 
     n, steps = _GENERATE[ctx.preset]
@@ -40,9 +41,13 @@ def generate(ctx: RunContext) -> dict:
     res = 64
     sde = VPSDE()
     images, nfe = sample_galaxies(model, sde, jax.random.key(ctx.seed), n, steps, res, batch=n)
+    stats = pretrained_stats(header, PRETRAINED_NAME)
+    if stats is not None:  # a model trained on standardised images samples in those units
+        images = stats.unstandardise(images)
+    sampler = "DPM-Solver++(2M) in sigma" if isinstance(model, EDMDenoiser) else "DPM-Solver-2M"
     seconds = time.monotonic() - t0
     info = header.get("info", {})
-    ctx.log(f"generated {n} galaxies of {res}x{res} with DPM-Solver-2M: {nfe} score evaluations, "
+    ctx.log(f"generated {n} galaxies of {res}x{res} with {sampler}: {nfe} score evaluations, "
             f"{seconds:.1f} s (model: {info.get('steps', '?')} training steps)")
     real = pretrain_stamps()[1][:n]
     fig, axes = plt.subplots(1, 2, figsize=(12, 6.5))
@@ -71,7 +76,7 @@ def reconstruct(ctx: RunContext) -> dict:
     import jax.numpy as jnp
 
     from ..fewstep import model_score
-    from ..pretrained import PRETRAINED_NAME, load_pretrained, pretrain_stamps
+    from ..pretrained import PRETRAINED_NAME, load_pretrained, pretrain_stamps, pretrained_stats
     from ..reconstruct import (
         RICHARDSON_LUCY_CALIBRATION, Degradation, gaussian_calibration, mean_power_spectrum, posterior_sample, psnr,
         reduced_chi2, richardson_lucy, sample_calibration, wiener, wiener_posterior_std,
@@ -79,7 +84,8 @@ def reconstruct(ctx: RunContext) -> dict:
     from ..sde import VPSDE
 
     n_samples, n_steps = _RECONSTRUCT[ctx.preset]
-    model, _ = load_pretrained(ctx.fetch(PRETRAINED_NAME))
+    model, header = load_pretrained(ctx.fetch(PRETRAINED_NAME))
+    stats = pretrained_stats(header, PRETRAINED_NAME)
     sde = VPSDE()
     train64, test64, _ = pretrain_stamps()
     truth = jnp.asarray(test64[0])
@@ -87,7 +93,7 @@ def reconstruct(ctx: RunContext) -> dict:
     y = deg.observe(truth, jax.random.key(ctx.seed + 7))
     t0 = time.monotonic()
     samples, nfe = posterior_sample(sde, model_score(model, sde), deg, y, jax.random.key(ctx.seed),
-                                    n_samples=n_samples, n_steps=n_steps)
+                                    n_samples=n_samples, n_steps=n_steps, stats=stats)
     samples = np.asarray(samples)
     seconds = time.monotonic() - t0
     mean, std = samples.mean(0), samples.std(0)
