@@ -12,7 +12,8 @@ Every check is re-exported here, so ``workshop_astro.checks:psnr`` and
 from __future__ import annotations
 
 from .galaxies import (
-    ddim_step, eps_matching_loss, half_light_radius, psnr, time_features, tweedie_denoise, upsample_nearest,
+    ddim_step, ema_update, eps_matching_loss, final_denoise, half_light_radius, psnr, standardise, time_conditioned_block,
+    time_features, tweedie_denoise, unstandardise, upsample_nearest,
 )
 from .toy import (
     divergence, dsm_loss, em_step, gaussian_score, hutchinson_divergence, perturb, probability_flow_drift,
@@ -24,6 +25,6 @@ __all__ = [
     "vp_marginal", "perturb", "em_step", "gaussian_score", "dsm_loss", "reverse_sde_drift", "probability_flow_drift",
     "probability_flow_solve", "sliced_wasserstein", "divergence", "hutchinson_divergence",
     # galaxy part, lessons 07-11
-    "upsample_nearest", "time_features", "eps_matching_loss", "ddim_step", "half_light_radius", "tweedie_denoise",
-    "psnr",
+    "upsample_nearest", "time_features", "time_conditioned_block", "standardise", "unstandardise", "eps_matching_loss",
+    "ema_update", "ddim_step", "final_denoise", "half_light_radius", "tweedie_denoise", "psnr",
 ]

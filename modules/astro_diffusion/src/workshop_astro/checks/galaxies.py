@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from workshop.checking import CheckFailed, assert_close, assert_shape, call
+from workshop.checking import CheckFailed, assert_close, assert_shape, call, describe
 
-__all__ = ["upsample_nearest", "time_features", "eps_matching_loss", "ddim_step", "half_light_radius",
-           "tweedie_denoise", "psnr"]
+__all__ = ["upsample_nearest", "time_features", "time_conditioned_block", "standardise", "unstandardise",
+           "eps_matching_loss", "ema_update", "ddim_step", "final_denoise", "half_light_radius", "tweedie_denoise", "psnr"]
 
 
 def _is_close(a, b, rtol=1e-4, atol=1e-5) -> bool:
@@ -157,3 +157,257 @@ def psnr(candidate):
                 hint = "it is 10 log10 of a power ratio (MSE is already squared)"
             raise CheckFailed(f"PSNR for noise of std {scale} is wrong", expected=round(expected, 4), got=round(got, 4), hint=hint)
     return "checked at 3 noise levels"
+
+
+# --------------------------------------------------------------------------- the training pipeline's easy-to-miss steps
+
+
+def _channel_images(rng, shape, means, stds):
+    """Images whose channels sit at very different levels and spreads, and whose images differ too,
+    so that statistics over the wrong axes give different numbers."""
+    n, c, h, w = shape
+    x = rng.normal(size=shape) * np.asarray(stds)[None, :, None, None] + np.asarray(means)[None, :, None, None]
+    return (x + rng.normal(0.0, 0.5, (n, 1, 1, 1)) * np.asarray(stds)[None, :, None, None]).astype(np.float32)
+
+
+def standardise(candidate):
+    """``standardise(images) -> (z, mean, std)``: per-channel statistics over the images and pixels.
+
+    Tests ``mean`` and ``std`` of shape ``(C,)`` taken over the axes ``(N, H, W)`` and
+    ``z = (images - mean) / std`` broadcast along the channel axis, on ``(N, C, H, W)``
+    stacks whose channels have means -0.8 .. 2 and spreads 0.2 .. 3 and whose images are
+    offset from one another, one of them with ``W == C`` so that a mean of shape ``(C,)``
+    broadcast along the last axis gives numbers instead of an error. Recognised mistakes:
+    statistics per image, over all channels at once or per pixel, mean and std swapped,
+    the variance instead of the std, broadcasting along the last axis.
+    """
+    rng = np.random.default_rng(5)
+    cases = (((6, 3, 5, 3), (-0.8, 0.1, 2.0), (0.2, 1.0, 3.0)), ((4, 4, 4, 6), (-0.5, 1.5, 0.0, -2.0), (0.3, 2.0, 0.7, 1.2)))
+    hints = {"Incompatible shapes for broadcasting": "the statistics have shape (C,) but the images (N, C, H, W): "
+                                                     "index them with [:, None, None] (or use keepdims=True)",
+             "could not be broadcast": "the statistics have shape (C,) but the images (N, C, H, W): index them with "
+                                       "[:, None, None] (or use keepdims=True)"}
+    for shape, means, stds in cases:
+        x = _channel_images(rng, shape, means, stds)
+        what = f"images of shape {shape}"
+        got = call(candidate, x, what=what, hints=hints)
+        if not isinstance(got, (tuple, list)) or len(got) != 3:
+            raise CheckFailed(f"for {what}, expected the tuple (z, mean, std), got {describe(got)}",
+                              hint="return z together with the statistics: return z, mean, std")
+        z, mean, std = got
+        c = shape[1]
+        m, s = x.mean(axis=(0, 2, 3)), x.std(axis=(0, 2, 3))
+        col = (slice(None), None, None)
+        expected = (x - m[col]) / s[col]
+        m_img, s_img = x.mean(axis=(2, 3), keepdims=True), x.std(axis=(2, 3), keepdims=True)
+        mistakes = {
+            "statistics per image": ((x - m_img) / s_img,
+                                     "average over the images too: axis=(0, 2, 3) (N, H, W), not (2, 3)"),
+            "statistics over all channels at once": ((x - x.mean()) / x.std(),
+                                                     "keep the channels apart: reduce over axis=(0, 2, 3), not every axis"),
+            "statistics per pixel": ((x - x.mean(0)) / x.std(0), "reduce over the pixels too: axis=(0, 2, 3), not 0"),
+            "mean and std swapped": ((x - s[col]) / m[col], "subtract the mean, then divide by the std"),
+            "divided by the variance": ((x - m[col]) / s[col] ** 2,
+                                        "divide by the standard deviation, the square root of the variance"),
+        }
+        if shape[1] == shape[3]:
+            mistakes["broadcast along the last axis"] = (
+                (x - m) / s, "a (C,) array lines up with the LAST axis (W); index it with [:, None, None] so it "
+                             "lines up with the channels")
+        assert_close(np.asarray(z, float), expected, what=f"z for {what}", rtol=1e-4, atol=1e-4, mistakes=mistakes,
+                     hint="z = (images - mean[:, None, None]) / std[:, None, None] with the statistics over (N, H, W)")
+        for name, val, ref in (("mean", mean, m), ("std", std, s)):
+            assert_shape(np.asarray(val), (c,), what=f"the {name} for {what}",
+                         hint="one number per channel: reduce over axis=(0, 2, 3) (without keepdims for the returned value)")
+            assert_close(np.asarray(val, float), ref, what=f"the {name} for {what}", rtol=1e-4, atol=1e-4,
+                         hint=f"the {name} of each channel over the images and pixels, axis=(0, 2, 3)")
+    return "checked on 2 stacks of images"
+
+
+def unstandardise(candidate):
+    """``unstandardise(z, mean, std) = z * std + mean`` per channel: back from the model's units to images.
+
+    Tests the inverse of :func:`standardise` on ``(N, C, H, W)`` samples with statistics of
+    shape ``(C,)``, one stack with ``W == C``. Recognised mistakes: the samples returned
+    unchanged (the inverse forgotten), the operations in the wrong order, mean and std
+    swapped, standardising again instead of inverting, broadcasting along the last axis.
+    """
+    rng = np.random.default_rng(6)
+    hints = {"Incompatible shapes for broadcasting": "the statistics have shape (C,) but the samples (N, C, H, W): "
+                                                     "index them with [:, None, None]",
+             "could not be broadcast": "the statistics have shape (C,) but the samples (N, C, H, W): index them with "
+                                       "[:, None, None]"}
+    for shape in ((5, 3, 4, 3), (2, 3, 6, 5)):
+        z = rng.normal(size=shape).astype(np.float32)
+        mean = np.asarray([-0.84, 0.3, 1.7], np.float32)
+        std = np.asarray([0.23, 1.4, 0.6], np.float32)
+        what = f"samples of shape {shape}"
+        got = call(candidate, z, mean, std, what=what, hints=hints)
+        col = (slice(None), None, None)
+        expected = z * std[col] + mean[col]
+        mistakes = {
+            "the samples were returned unchanged": (
+                z, "the model works in standardised units: samples must be mapped back with z * std + mean before "
+                   "they are shown or measured"),
+            "the inverse was applied in the wrong order": (
+                (z + mean[col]) * std[col], "undo the steps in reverse order: multiply by the std first, then add the mean"),
+            "mean and std swapped": (z * mean[col] + std[col], "multiply by the std, then add the mean"),
+            "standardised again instead of inverted": ((z - mean[col]) / std[col],
+                                                       "invert (z - mean) / std: z * std + mean"),
+        }
+        if shape[1] == shape[3]:
+            mistakes["broadcast along the last axis"] = (
+                z * std + mean, "a (C,) array lines up with the LAST axis (W); index it with [:, None, None]")
+        assert_close(np.asarray(got, float), expected, what=f"the images for {what}", rtol=1e-4, atol=1e-4,
+                     mistakes=mistakes, hint="images = z * std[:, None, None] + mean[:, None, None]")
+    return "checked on 2 stacks of samples"
+
+
+def time_conditioned_block(candidate):
+    """``x + inner(x * (1 + scale) + shift)`` with ``scale, shift = split(proj(embed(t)), 2)`` per channel.
+
+    Tests FiLM time conditioning inside a residual block on one ``(C, H, W)`` feature map
+    with ``C == W != H`` (so that a scale broadcast along the last axis gives numbers, not
+    an error), a nonlinear ``inner`` (so that conditioning after the residual sum differs)
+    and embeddings far from ``t`` itself. Recognised mistakes: conditioning after the
+    residual sum, the skip path conditioned too, scale without ``1 +``, scale and shift
+    swapped, broadcast along the last axis, the raw ``t`` given to ``proj``.
+    """
+    import jax.numpy as jnp
+
+    from ..unet import time_embedding
+
+    rng = np.random.default_rng(7)
+    c, h, w, d = 4, 3, 4, 8
+    W_in = jnp.asarray(rng.normal(0, 0.6, (c, c)), jnp.float32)
+    W_t = jnp.asarray(rng.normal(0, 0.5, (2 * c, d)), jnp.float32)
+    b_t = jnp.asarray(rng.normal(0, 0.3, 2 * c), jnp.float32)
+    inner = lambda hh: jnp.tanh(jnp.einsum("dc,chw->dhw", W_in, hh))  # noqa: E731
+    proj = lambda e: W_t @ e + b_t  # noqa: E731
+    embed = lambda t: time_embedding(t, d)  # noqa: E731
+    hints = {"matmul input operand 1 must have ndim at least 1": "proj takes the time EMBEDDING (a vector of "
+             "features), not the raw time t: scale, shift = jnp.split(proj(embed(t)), 2)",
+             "Incompatible shapes for broadcasting": "scale and shift have shape (C,); index them with [:, None, None] "
+                                                     "so they line up with the channels of (C, H, W)"}
+    for t in (0.05, 0.4, 0.9):
+        x = jnp.asarray(rng.normal(size=(c, h, w)), jnp.float32)
+        what = f"a ({c}, {h}, {w}) feature map at t={t}"
+        got = call(candidate, x, t, inner, proj, embed, what=what, hints=hints)
+        scale, shift = jnp.split(proj(embed(t)), 2)
+        sc, sh = scale[:, None, None], shift[:, None, None]
+        expected = x + inner(x * (1 + sc) + sh)
+        mistakes = {
+            "the time was applied after the residual sum": (
+                (x + inner(x)) * (1 + sc) + sh, "modulate INSIDE the block, before its layers: "
+                                                "x + inner(x * (1 + scale) + shift), not (x + inner(x)) * ... + shift"),
+            "the skip path was conditioned too": (
+                (x * (1 + sc) + sh) + inner(x * (1 + sc) + sh),
+                "keep the skip path clean: add the ORIGINAL x to inner(modulated x)"),
+            "scale without the 1 +": (
+                x + inner(x * sc + sh), "use (1 + scale): with scale near 0 at initialisation the block must start "
+                                        "close to the identity, not multiply its input by 0"),
+            "scale and shift swapped": (x + inner(x * (1 + sh) + sc),
+                                        "the first half of proj's output is the scale, the second the shift"),
+            "broadcast along the last axis (a transpose)": (
+                x + inner(x * (1 + scale) + shift), "a (C,) vector lines up with the LAST axis of (C, H, W); index "
+                                                    "it with [:, None, None] so each channel gets its own scale"),
+        }
+        assert_close(got, expected, what=f"the block's output for {what}", rtol=1e-4, atol=1e-5, mistakes=mistakes,
+                     hint="scale, shift = jnp.split(proj(embed(t)), 2); return x + inner(x * (1 + scale[:, None, None]) "
+                          "+ shift[:, None, None])")
+    return "checked at 3 times"
+
+
+def _params_tree(rng, offset):
+    """A small model as a pytree: arrays of different sizes and values, and an activation
+    function as a leaf, as in an Equinox module."""
+    import jax
+
+    return {"conv": {"weight": rng.normal(offset, 1.0, (3, 3)).astype(np.float32),
+                     "bias": np.full(3, 2.0 * offset, np.float32)},
+            "activation": jax.nn.silu,
+            "out": rng.normal(-offset, 0.5, (4,)).astype(np.float32)}
+
+
+def ema_update(candidate):
+    """``decay * ema + (1 - decay) * params`` on every array leaf of a pytree; other leaves kept.
+
+    Tests an EMA of a model given as a dict of arrays with an activation function as a
+    leaf (like an Equinox module), with leaves of different values in ``ema`` and
+    ``params`` and ``decay`` 0.9 and 0.99, so that swapping ``decay`` and ``1 - decay``
+    changes the numbers. Recognised mistakes: decay and 1 - decay swapped, the params
+    returned, the old average returned, ``1 - decay`` missing, arithmetic on the
+    non-array leaves.
+    """
+    import jax
+
+    rng = np.random.default_rng(8)
+    hints = {"unsupported operand type": "the pytree also holds leaves that are not arrays (here the activation "
+                                         "function): average only the arrays, e.g. `... if eqx.is_inexact_array(p) else e`",
+             "not a valid JAX type": "the pytree also holds leaves that are not arrays (here the activation function): "
+                                     "average only the arrays, e.g. `... if eqx.is_inexact_array(p) else e`"}
+    for decay in (0.9, 0.99):
+        ema, params = _params_tree(rng, 1.0), _params_tree(rng, -2.0)
+        what = f"decay={decay}"
+        got = call(candidate, ema, params, decay, what=what, hints=hints)
+        if jax.tree_util.tree_structure(got) != jax.tree_util.tree_structure(ema):
+            raise CheckFailed(f"with {what} the result is not shaped like the model", expected=describe(ema),
+                              got=describe(got), hint="map over both trees at once with jax.tree_util.tree_map")
+        leaves, e_leaves, p_leaves = (jax.tree_util.tree_leaves(tr) for tr in (got, ema, params))
+        for g, e in zip(leaves, e_leaves):
+            if not isinstance(e, np.ndarray) and g is not e:
+                raise CheckFailed(f"with {what} the activation-function leaf changed into {describe(g)}",
+                                  hint="leave the leaves that are not arrays as they are (take them from ema)")
+        arrays = [i for i, e in enumerate(e_leaves) if isinstance(e, np.ndarray)]
+        pick = lambda ls: [np.asarray(ls[i], float) for i in arrays]  # noqa: E731
+        E, P = pick(e_leaves), pick(p_leaves)
+        blend = lambda a, b: [a * e + b * p for e, p in zip(E, P)]  # noqa: E731
+        mistakes = {
+            "decay and 1 - decay swapped": (blend(1 - decay, decay), "the OLD average keeps the weight decay (close to 1); "
+                                                                      "the new params get 1 - decay"),
+            "the params were returned": (P, "return the moving average, not the current params"),
+            "the average did not move": (E, "mix in the current params: decay * ema + (1 - decay) * params"),
+            "1 - decay is missing": (blend(decay, 1.0), "weight the params by (1 - decay) so the weights sum to 1"),
+        }
+        assert_close(pick(leaves), blend(decay, 1 - decay), what=f"the average with {what}", rtol=1e-5, atol=1e-5,
+                     mistakes=mistakes, hint="new ema = decay * ema + (1 - decay) * params, leaf by leaf")
+    return "checked at 2 decays"
+
+
+def final_denoise(candidate):
+    """``x0 = (x + std(t)^2 score(x, t)) / alpha(t)`` at the sampler's last time ``t_eps``.
+
+    Tests the sampler's last step, Tweedie's denoised estimate instead of the last noisy
+    iterate, with the exact score of Gaussian data under the VP SDE, on one ``(C, H, W)``
+    image at three end times large enough that every mistake changes the numbers.
+    Recognised mistakes: the noisy ``x`` returned, ``1 / alpha`` missing, the sign of the
+    score term, ``std`` instead of ``std^2``.
+    """
+    import jax.numpy as jnp
+
+    from ..sde import VPSDE
+
+    sde = VPSDE()
+    rng = np.random.default_rng(9)
+    m0, s0 = 0.3, 0.4  # every pixel of the data ~ N(m0, s0^2): the score is known exactly
+    for t_eps in (0.02, 0.1, 0.35):
+        a, s = float(sde.marginal_mean_coeff(t_eps)), float(sde.marginal_std(t_eps))
+        score_fn = lambda x, t: -(x - sde.marginal_mean_coeff(t) * m0) / (  # noqa: E731
+            sde.marginal_mean_coeff(t) ** 2 * s0**2 + sde.marginal_std(t) ** 2)
+        x = jnp.asarray(rng.normal(a * m0, np.sqrt(a**2 * s0**2 + s**2), (3, 4, 4)), jnp.float32)
+        what = f"t_eps={t_eps}"
+        got = call(candidate, score_fn, sde, x, t_eps, what=what)
+        sc = np.asarray(score_fn(x, t_eps), float)
+        xn = np.asarray(x, float)
+        mistakes = {
+            "the last noisy iterate was returned": (
+                xn, "at t_eps the iterate still carries noise of std(t_eps); return the denoised estimate "
+                    "(x + std^2 score) / alpha instead"),
+            "1 / alpha is missing": (xn + s**2 * sc, "divide by alpha(t_eps) at the end: x(t) = alpha x0 + std eps"),
+            "the sign of the score term is flipped": (
+                (xn - s**2 * sc) / a, "the score points towards the data: ADD std^2 * score"),
+            "std instead of std^2": ((xn + s * sc) / a, "Tweedie's formula uses the variance std^2 times the score"),
+        }
+        assert_close(got, (xn + s**2 * sc) / a, what=f"the final image at {what}", rtol=1e-4, atol=1e-5,
+                     mistakes=mistakes, hint="alpha, std at t_eps; return (x + std**2 * score_fn(x, t_eps)) / alpha")
+    return "checked at 3 end times"
