@@ -11,12 +11,12 @@ from workshop import RunContext
 from workshop.checking import CheckFailed, NotAttempted
 from workshop.hardware import Hardware
 
-from workshop_protein import checks_dms as C
+from workshop_protein.checks import dms as C
 from workshop_protein.tokens import AMINO_ACIDS
 
 
 def test_dms_demo_tiny_writes_every_method_and_assay(tmp_path):
-    from workshop_protein.demos_zero_shot import ESTIMATED, zero_shot
+    from workshop_protein.demos.dms import ESTIMATED, zero_shot
     from workshop_protein.dms import MEASURED_ASSAYS
     from workshop_protein.zero_shot import BASELINE_METHODS, MODEL_METHODS
 
@@ -51,7 +51,7 @@ def test_dms_demo_tiny_writes_every_method_and_assay(tmp_path):
 
 
 def test_verdicts_read_the_intervals():
-    from workshop_protein.demos_zero_shot import verdicts
+    from workshop_protein.demos.dms import verdicts
 
     rows = [{"assay": "gb1", "split": "doubles", "method": m, "rho": r, "low": r - 0.03, "high": r + 0.03, "n": 100}
             for m, r in (("masked_marginal", -0.2), ("wildtype_marginal", 0.16), ("blosum62", 0.15))]

@@ -13,7 +13,7 @@ import pytest
 import esm2quinox
 from workshop import RunContext
 from workshop.hardware import detect
-from workshop_protein import demos_dms
+from workshop_protein.demos import fitness as gb1_demo
 from workshop_protein.dms import load_assay
 from workshop_protein.fitness import (
     choose_global_epistasis, choose_ridge, mutated_positions, one_hot_sites,
@@ -120,13 +120,13 @@ def test_variant_predictor_reads_the_mutated_sites(small_model):
 
 def test_gb1_demo_runs_and_writes_every_method(tmp_path, monkeypatch, small_model):
     info = types.SimpleNamespace(name="random-test-model", describe=lambda: "random test model")
-    monkeypatch.setattr(demos_dms, "_model", lambda ctx: (small_model, info))
+    monkeypatch.setattr(gb1_demo, "_model", lambda ctx: (small_model, info))
     ctx = RunContext(module="protein", demo="gb1", preset="tiny", out=tmp_path, budget=None,
                      hardware=detect(), verbose=False)
-    out = demos_dms.gb1(ctx)
+    out = gb1_demo.gb1(ctx)
     saved = json.loads((tmp_path / "gb1.json").read_text())
     assert saved["model"] == "random-test-model"
-    assert set(saved["methods"]) == set(demos_dms.METHODS)
+    assert set(saved["methods"]) == set(gb1_demo.METHODS)
     for method in saved["methods"].values():
         for split in ("random", "position"):
             r = method[split]
@@ -135,7 +135,7 @@ def test_gb1_demo_runs_and_writes_every_method(tmp_path, monkeypatch, small_mode
     s = saved["splits"]
     assert s["random"]["train"] + s["random"]["test"] == saved["data"]["doubles"]
     assert s["position"]["train"] + s["position"]["test"] == saved["data"]["doubles"]
-    assert len(s["position"]["held_out_positions"]) == demos_dms.HELD_OUT_POSITIONS
+    assert len(s["position"]["held_out_positions"]) == gb1_demo.HELD_OUT_POSITIONS
     assert len(saved["verdicts"]) == 2 and all("random-test-model" in v for v in saved["verdicts"])
     for name in ("gb1.png", "gb1_epistasis.png"):
         assert (tmp_path / name).stat().st_size > 10_000

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import pytest
 
 from workshop.checking import CheckFailed, NotAttempted
-from workshop_protein import checks as C
+from workshop_protein.checks import lm as C
 from workshop_protein.tokens import AMINO_ACIDS, MASK
 
 

@@ -5,13 +5,13 @@ import json
 from workshop import RunContext
 from workshop.hardware import Hardware
 
-from workshop_protein import demos
-from workshop_protein.demos import tour
+from workshop_protein.demos import lm as tour_demo
+from workshop_protein.demos.lm import tour
 
 
 def test_tour_tiny(tmp_path, monkeypatch):
     # The structure sections are tested by their own tests; keep this one short.
-    monkeypatch.setattr(demos, "TOUR_SECTIONS", ("masked_lm", "mutations"))
+    monkeypatch.setattr(tour_demo, "TOUR_SECTIONS", ("masked_lm", "mutations"))
     hw = Hardware("cpu", 1, "cpu", None, 2, None)
     ctx = RunContext(module="protein", demo="tour", preset="tiny", out=tmp_path, budget=None, hardware=hw, verbose=False)
     summary = tour(ctx)
@@ -51,7 +51,7 @@ def test_launcher_fetches_pins_and_uses_esm2_and_says_so(esm2_host, tmp_path, mo
 
 
 def test_launcher_offline_uses_the_embedded_model_and_says_so(esm2_host, tmp_path, monkeypatch):
-    monkeypatch.setattr(demos, "TOUR_SECTIONS", ("masked_lm",))
+    monkeypatch.setattr(tour_demo, "TOUR_SECTIONS", ("masked_lm",))
     monkeypatch.setenv("WORKSHOP_OFFLINE", "1")
     r = _run("--preset", "cpu", "--out", str(tmp_path / "out"))
     assert r.exit_code == 0, r.output

@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 from workshop.checking import CheckFailed, NotAttempted
 
-from workshop_protein import checks as L
-from workshop_protein import checks_structure as S
+from workshop_protein.checks import lm as L
+from workshop_protein.checks import structure as S
 from workshop_protein.tokens import AMINO_ACIDS, MASK
 
 

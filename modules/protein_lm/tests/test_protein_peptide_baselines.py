@@ -12,7 +12,7 @@ import pytest
 import esm2quinox
 from workshop import RunContext
 from workshop.hardware import detect
-from workshop_protein import demos_structure
+from workshop_protein.demos import structure as structure_demos
 from workshop_protein.finetune import LabelledSequences
 from workshop_protein.peptide_baselines import (
     FEATURES, accuracy, baselines, composition, dipeptide_composition, fit_logistic_regression, paired_difference, roc_auc,
@@ -118,7 +118,7 @@ def test_out_of_distribution_controls():
 def ctx(tmp_path, monkeypatch):
     model = esm2quinox.ESM2(num_layers=2, embed_size=32, num_heads=2, token_dropout=True, key=jax.random.key(0))
     info = types.SimpleNamespace(name="random-test-model", describe=lambda: "random test model")
-    monkeypatch.setattr(demos_structure, "_model", lambda ctx: (model, info))
+    monkeypatch.setattr(structure_demos, "_model", lambda ctx: (model, info))
 
     def make(demo):
         return RunContext(module="protein", demo=demo, preset="tiny", out=tmp_path, budget=None,
@@ -128,7 +128,7 @@ def ctx(tmp_path, monkeypatch):
 
 def test_demos_write_baselines_and_false_positive_rates(ctx):
     c = ctx("finetune")
-    demos_structure.finetune(c)
+    structure_demos.finetune(c)
     saved = json.loads((c.out / "finetune.json").read_text())
     name = "random-test-model fine-tuned"
     assert list(saved["scores"])[0] == name
@@ -143,7 +143,7 @@ def test_demos_write_baselines_and_false_positive_rates(ctx):
     assert (c.out / "finetune_vs_baselines.png").stat().st_size > 0
 
     d = ctx("design")
-    demos_structure.design(d)
+    structure_demos.design(d)
     saved = json.loads((d.out / "design.json").read_text())
     ood = saved["out_of_distribution"]
     for key in ("before", "after"):

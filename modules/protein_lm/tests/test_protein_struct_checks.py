@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from workshop.checking import CheckFailed, NotAttempted
-from workshop_protein import checks_structure as C
+from workshop_protein.checks import structure as C
 from workshop_protein.contacts import apc, contact_precision
 from workshop_protein.design import metropolis_accept, temperature_schedule
 from workshop_protein.finetune import masked_mean_pool, spearman

@@ -13,14 +13,14 @@ import pytest
 import esm2quinox
 from workshop import RunContext
 from workshop.hardware import detect
-from workshop_protein import demos_structure
+from workshop_protein.demos import structure as structure_demos
 
 
 @pytest.fixture
 def ctx(tmp_path, monkeypatch):
     model = esm2quinox.ESM2(num_layers=2, embed_size=32, num_heads=2, token_dropout=True, key=jax.random.key(0))
     info = types.SimpleNamespace(name="random-test-model", describe=lambda: "random test model")
-    monkeypatch.setattr(demos_structure, "_model", lambda ctx: (model, info))
+    monkeypatch.setattr(structure_demos, "_model", lambda ctx: (model, info))
 
     def make(demo):
         return RunContext(module="protein", demo=demo, preset="tiny", out=tmp_path, budget=None,
@@ -44,7 +44,7 @@ def test_contacts_demo(ctx, monkeypatch):
     monkeypatch.setattr(C, "plot_contact_map", recording(plot_map))
     monkeypatch.setattr(F, "plot_trace", recording(plot_trace))
     c = ctx("contacts")
-    out = demos_structure.contacts(c)
+    out = structure_demos.contacts(c)
     r = out["proteins"]["1LCD_A"]
     assert out["head"].startswith("fitted here")  # no stored head for a random model
     assert 0 <= r["top_L5_precision"] <= 1
@@ -75,11 +75,11 @@ def test_contacts_demo(ctx, monkeypatch):
 
 def test_finetune_and_design_demos(ctx):
     c = ctx("finetune")
-    out = demos_structure.finetune(c)
+    out = structure_demos.finetune(c)
     assert out["loss_last10"] < out["loss_first10"]
     for name in ("finetune_best.eqx", "finetune_loss.png", "finetune.json"):
         assert (c.out / name).exists(), name
-    d = demos_structure.design(ctx("design"))
+    d = structure_demos.design(ctx("design"))
     [res] = d["designs"]
     assert res["objective_best"] >= res["objective_start"]
     board = json.loads((c.out / "leaderboard.json").read_text())

@@ -40,7 +40,7 @@ def demo_model(ctx):
     """The model of a protein demo: ``--model`` or the preset's, with a line saying which."""
     from workshop import DemoOptionError
 
-    from .models import UnknownModel, select_model
+    from ..models import UnknownModel, select_model
 
     try:
         return select_model(ctx.model, ctx.preset, log=ctx.log)
@@ -65,8 +65,8 @@ def _measured_quality(model) -> str:
     """One line of measured quality for the heatmap: this model's masked-marginal Spearman
     on the shipped Aβ42 deep mutational scan (all 468 singles, one 42-residue scan) beside
     BLOSUM62's on the same variants. ``workshop run protein dms`` runs every assay."""
-    from .dms import load_assay
-    from .zero_shot import score_assay, spearman_bootstrap
+    from ..dms import load_assay
+    from ..zero_shot import score_assay, spearman_bootstrap
 
     assay = load_assay("abeta42").singles()
     scores = score_assay(model, assay)
@@ -80,9 +80,9 @@ def tour(ctx) -> dict:
     """Masked-LM predictions, a mutation heatmap, a contact map and a short fine-tune."""
     import jax
 
-    from .mlm import entropy, masked_marginals, plot_masked_marginals, predict_masked
-    from .mutations import _log_ratio, plot_mutation_heatmap, score_mutations, wildtype_marginal_scores
-    from .tokens import AMINO_ACIDS
+    from ..mlm import entropy, masked_marginals, plot_masked_marginals, predict_masked
+    from ..mutations import _log_ratio, plot_mutation_heatmap, score_mutations, wildtype_marginal_scores
+    from ..tokens import AMINO_ACIDS
 
     size = _SIZES.get(ctx.preset, _SIZES["cpu"])
     model, info = demo_model(ctx)
@@ -149,9 +149,9 @@ def tour(ctx) -> dict:
                 "spearman_masked_vs_wildtype_marginal": rho, "measured_quality": quality, "figure": "mutation_heatmap.png"}
 
     def contacts():
-        from . import contacts as C
-        from .demos_structure import _head_for
-        from .tokens import tokenize
+        from .. import contacts as C
+        from .structure import _head_for
+        from ..tokens import tokenize
 
         head, how = _head_for(ctx, model, info, C.real_structures())
         probs = np.asarray(C.predict_contacts(model, head, tokenize(seq)))
@@ -166,7 +166,7 @@ def tour(ctx) -> dict:
                 "max_probability_separation_6": float(probs[i, j].max())}
 
     def finetune():
-        from . import finetune as F
+        from .. import finetune as F
         from workshop.data import fetch
 
         data = F.read_labelled(fetch("protein", "amp_vs_tm.csv"), label="is_antimicrobial")

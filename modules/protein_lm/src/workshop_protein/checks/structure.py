@@ -77,7 +77,7 @@ def apc(candidate) -> str:
     """
     import jax.numpy as jnp
 
-    from .contacts import apc as reference
+    from ..contacts import apc as reference
 
     rng = np.random.default_rng(2)
     fix = "APC_ij = a_ij - (row sum i)(column sum j) / (sum of all entries)"
@@ -108,7 +108,7 @@ def apc(candidate) -> str:
 
 def top_precision(candidate) -> str:
     """``top_precision(probs, truth, k, min_separation) -> float``."""
-    from .contacts import contact_precision
+    from ..contacts import contact_precision
 
     rng = np.random.default_rng(3)
     for L, k, sep in [(20, 4, 6), (30, 6, 6), (25, 10, 12), (40, 8, 24), (12, 3, 1)]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from workshop.checking import CheckFailed, assert_close, call, expect
 
-from .tokens import AA_TOKENS, AMINO_ACIDS, CLS, EOS, MASK, PAD, tokenize
+from ..tokens import AA_TOKENS, AMINO_ACIDS, CLS, EOS, MASK, PAD, tokenize
 
 __all__ = [
     "scaled_dot_product_attention",

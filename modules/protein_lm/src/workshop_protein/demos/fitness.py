@@ -67,7 +67,7 @@ BASELINES = ("additive", "additive_aa", "global_epistasis")
 
 
 def _model(ctx: RunContext):
-    from .demos import demo_model
+    from .lm import demo_model
 
     return demo_model(ctx)
 
@@ -75,8 +75,8 @@ def _model(ctx: RunContext):
 def gb1(ctx: RunContext) -> dict[str, Any]:
     """GB1 fitness regression: additive and global-epistasis baselines, a language model
     frozen and fine-tuned, judged by Spearman's ρ on held-out doubles (random and by position)."""
-    from .dms import load_assay
-    from .fitness import mutated_positions, position_split, random_split, validation_split
+    from ..dms import load_assay
+    from ..fitness import mutated_positions, position_split, random_split, validation_split
 
     size = _SIZES.get(ctx.preset, _SIZES["cpu"])
     laps = _Laps()
@@ -183,11 +183,11 @@ class _Features:
 
 
 def _features(assay, model, batch: int) -> _Features:
-    from .baselines import blosum62_table
-    from .dms import load_assay
-    from .finetune import LabelledSequences
-    from .fitness import amino_acid_counts, one_hot_sites, variant_embeddings
-    from .mutations import masked_marginal_scores, score_mutations
+    from ..baselines import blosum62_table
+    from ..dms import load_assay
+    from ..finetune import LabelledSequences
+    from ..fitness import amino_acid_counts, one_hot_sites, variant_embeddings
+    from ..mutations import masked_marginal_scores, score_mutations
 
     wt, variants = assay.wild_type, assay.variants
     sequences = [assay.mutant_sequence(v) for v in variants]
@@ -205,7 +205,7 @@ def _features(assay, model, batch: int) -> _Features:
 
 def _finetune_steps(ctx: RunContext, model, name: str, steps: int) -> int:
     """At the cpu preset a model much larger than the embedded one (0.8M) gets fewer steps."""
-    from .models import count_parameters
+    from ..models import count_parameters
 
     millions = count_parameters(model) / 1e6
     if ctx.preset != "cpu" or millions <= 2:
@@ -219,7 +219,7 @@ def _fit_baselines_and_probe(f: _Features, y, fit, valid, ge_steps: int):
     """Every closed-form (and the global-epistasis) fit: predictions for all variants, and details."""
     import jax.numpy as jnp
 
-    from .fitness import choose_global_epistasis, choose_ridge
+    from ..fitness import choose_global_epistasis, choose_ridge
 
     preds, details = {}, {}
     ridge, details["additive"] = choose_ridge(f.X, y, fit, valid)
@@ -241,8 +241,8 @@ def _fit_baselines_and_probe(f: _Features, y, fit, valid, ge_steps: int):
 def _fine_tune(ctx, model, wt, f: _Features, fit, valid, test, probe, steps, schedule, size, *, ckpt):
     """Fine-tune everything from the frozen model's head (fitted on ``fit``: ``valid`` stays unseen
     until it picks the checkpoint). Returns test predictions (NaN elsewhere) and details."""
-    from .finetune import load_checkpoint, predictions, train
-    from .fitness import VariantPredictor
+    from ..finetune import load_checkpoint, predictions, train
+    from ..fitness import VariantPredictor
 
     y = f.data.labels
     start = VariantPredictor.from_probe(model, wt, probe, y[fit])
@@ -258,7 +258,7 @@ def _fine_tune(ctx, model, wt, f: _Features, fit, valid, test, probe, steps, sch
 
 
 def _score(preds, details, y, test, n_boot: int, seed: int) -> dict[str, dict]:
-    from .zero_shot import spearman_bootstrap
+    from ..zero_shot import spearman_bootstrap
 
     rows = {}
     for method, p in preds.items():
@@ -271,7 +271,7 @@ def _score(preds, details, y, test, n_boot: int, seed: int) -> dict[str, dict]:
 def _compare(preds, details, y, test, n_boot: int, seed: int) -> dict:
     """The language model (frozen or fine-tuned, whichever validates better) against the additive
     baseline and against the baseline that validates best, by paired bootstrap."""
-    from .fitness import spearman_difference
+    from ..fitness import spearman_difference
 
     lm = max(("lm_frozen", "lm_finetuned"), key=lambda m: details[m]["best_valid_rho"])
     strongest = max(BASELINES, key=lambda m: details[m]["best_valid_rho"])
@@ -363,7 +363,7 @@ def _plot_epistasis(expected, measured, name, path):
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from .zero_shot import spearman
+    from ..zero_shot import spearman
 
     fig, ax = plt.subplots(figsize=(5.8, 5))
     ax.scatter(expected, measured, s=3, alpha=0.3, color="tab:blue", rasterized=True, label="double mutants")

@@ -19,7 +19,7 @@ _FINETUNE = {  # preset -> (head steps, full steps, batch size)
 
 
 def _model(ctx: RunContext):
-    from .demos import demo_model
+    from .lm import demo_model
 
     return demo_model(ctx)
 
@@ -33,8 +33,8 @@ def _fine_tuned(ctx: RunContext, model, *, label: str = "is_antimicrobial", save
     import jax
     import numpy as np
 
-    from .finetune import Predictor, evaluate, read_labelled, train, train_valid_split
-    from .peptide_controls import with_extra_class
+    from ..finetune import Predictor, evaluate, read_labelled, train, train_valid_split
+    from ..peptide_controls import with_extra_class
 
     data = read_labelled(ctx.fetch("amp_vs_tm.csv"), label=label)
     tr, va = train_valid_split(data, 0.2, seed=ctx.seed)
@@ -75,8 +75,8 @@ def finetune(ctx: RunContext) -> dict[str, Any]:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from .peptide_baselines import compare_with_baselines, plot_comparison
-    from .peptide_controls import class_probabilities
+    from ..peptide_baselines import compare_with_baselines, plot_comparison
+    from ..peptide_controls import class_probabilities
 
     model, info = _model(ctx)
     predictor, summary, losses, (tr, va) = _fine_tuned(ctx, model)
@@ -136,8 +136,8 @@ def finetune(ctx: RunContext) -> dict[str, Any]:
 
 
 def _head_for(ctx: RunContext, model, info, structures):
-    from .contacts import fit_contact_head, contact_features, attention_maps, contacts_from_coords, load_contact_head
-    from .tokens import tokenize
+    from ..contacts import fit_contact_head, contact_features, attention_maps, contacts_from_coords, load_contact_head
+    from ..tokens import tokenize
 
     from workshop.data import DataMissing, DataUnreachable
 
@@ -166,11 +166,11 @@ def contacts(ctx: RunContext) -> dict[str, Any]:
     import jax
     import numpy as np
 
-    from .contacts import (
+    from ..contacts import (
         contact_density, contact_precision, contacts_from_coords, plot_contact_map, predict_contacts, real_structures,
     )
-    from .fold import fold_from_contacts, kabsch_rmsd, plot_trace, superpose, write_ca_pdb
-    from .tokens import tokenize
+    from ..fold import fold_from_contacts, kabsch_rmsd, plot_trace, superpose, write_ca_pdb
+    from ..tokens import tokenize
 
     model, info = _model(ctx)
     structures = real_structures()
@@ -251,8 +251,8 @@ def _judge_classifier(predictor, groups: dict[str, list[str]], va, fragment_sour
     and 0.9, and its AMP-vs-TM validation ROC AUC."""
     import numpy as np
 
-    from .peptide_baselines import roc_auc
-    from .peptide_controls import class_probabilities, positive_rates, rate_interval_by_protein
+    from ..peptide_baselines import roc_auc
+    from ..peptide_controls import class_probabilities, positive_rates, rate_interval_by_protein
 
     p_valid = class_probabilities(predictor, va.sequences)[:, 1]
     probs = {"validation AMPs": p_valid[va.labels == 1], "validation TMs": p_valid[va.labels == 0]}
@@ -276,10 +276,10 @@ def design(ctx: RunContext) -> dict[str, Any]:
     import jax
     import numpy as np
 
-    from .baselines import PROTEOME_COUNTS
-    from .design import anneal, format_leaderboard, submit
-    from .peptide_controls import composition_sampled, ordinary_proteins, plot_probabilities, protein_fragments, shuffled
-    from .tokens import tokenize
+    from ..baselines import PROTEOME_COUNTS
+    from ..design import anneal, format_leaderboard, submit
+    from ..peptide_controls import composition_sampled, ordinary_proteins, plot_probabilities, protein_fragments, shuffled
+    from ..tokens import tokenize
 
     model, info = _model(ctx)
     two_class, summary, _, (tr, va) = _fine_tuned(ctx, model, save=False)

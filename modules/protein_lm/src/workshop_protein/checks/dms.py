@@ -17,7 +17,7 @@ import numpy as np
 
 from workshop.checking import CheckFailed, NotAttempted, assert_close, call, describe
 
-from .tokens import AMINO_ACIDS
+from ..tokens import AMINO_ACIDS
 
 __all__ = ["mutant_position", "variant_scores", "zero_shot_spearman", "WILD_TYPE_WORDS"]
 

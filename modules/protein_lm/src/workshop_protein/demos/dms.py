@@ -67,7 +67,7 @@ def _cell(row: dict | None) -> str:
 
 def format_table(rows: list[dict], methods, *, labels: dict[str, str]) -> list[str]:
     """Lines of a table: one row per (assay, split), one column per method, ``ρ [interval]``."""
-    from .zero_shot import METHOD_LABELS
+    from ..zero_shot import METHOD_LABELS
 
     keys = list(dict.fromkeys((r["assay"], r["split"]) for r in rows))
     width = 21
@@ -104,7 +104,7 @@ def verdicts(rows: list[dict]) -> list[dict]:
 
 
 def _verdict_line(v: dict) -> str:
-    from .zero_shot import METHOD_LABELS
+    from ..zero_shot import METHOD_LABELS
 
     side = "loses to" if v["behind_blosum62"] else "beats"
     how = "the intervals do not overlap" if v["clearly"] else "within the intervals"
@@ -119,7 +119,7 @@ def _verdict_line(v: dict) -> str:
 
 def _pll_plan(model, assay, k_max: int, allowance: float, seed: int, batch_size: int) -> tuple[np.ndarray, str]:
     """The sample that gets a pseudo-likelihood, sized to ``allowance`` seconds from one timed wild type."""
-    from .zero_shot import pseudo_log_likelihoods, sample_variants
+    from ..zero_shot import pseudo_log_likelihoods, sample_variants
 
     t0 = time.monotonic()
     pseudo_log_likelihoods(model, [assay.wild_type], batch_size=batch_size)
@@ -137,7 +137,7 @@ def _pll_plan(model, assay, k_max: int, allowance: float, seed: int, batch_size:
 def _score_one(ctx: RunContext, model, name: str, assay, tables: dict, size: dict, pll_allowance: float) -> dict:
     """Every method's scores of one assay judged against it: ``rows`` (all variants and the
     pseudo-likelihood sample), the model's agreement with the baselines, the sample's note."""
-    from .zero_shot import BASELINE_METHODS, evaluate, score_assay, spearman
+    from ..zero_shot import BASELINE_METHODS, evaluate, score_assay, spearman
 
     pll_idx, pll_note = np.array([], np.int64), "not computed for estimated values"
     if name != ESTIMATED:
@@ -155,8 +155,8 @@ def _score_one(ctx: RunContext, model, name: str, assay, tables: dict, size: dic
 
 def _report(ctx: RunContext, results: dict, model_name: str, pretrained: bool) -> None:
     """Print the tables as they are, the verdicts against BLOSUM62, the likely reason and the assays' direction."""
-    from .dms import MEASURED_ASSAYS
-    from .zero_shot import BASELINE_METHODS, MODEL_METHODS
+    from ..dms import MEASURED_ASSAYS
+    from ..zero_shot import BASELINE_METHODS, MODEL_METHODS
 
     labels = {ESTIMATED: "gb1 estimated*"}
     main = [r for r in results["rows"] if r["variants"] == "all" and r["split"] != "all"]
@@ -203,9 +203,9 @@ def _report(ctx: RunContext, results: dict, model_name: str, pretrained: bool) -
 
 def zero_shot(ctx: RunContext) -> dict[str, Any]:
     """Spearman's ρ of the model's zero-shot scores and two baselines against three deep mutational scans."""
-    from .demos import demo_model
-    from .dms import MEASURED_ASSAYS, load_assay
-    from .zero_shot import plot_method_bars, plot_singles_heatmaps, sample_variants, score_tables
+    from .lm import demo_model
+    from ..dms import MEASURED_ASSAYS, load_assay
+    from ..zero_shot import plot_method_bars, plot_singles_heatmaps, sample_variants, score_tables
 
     t_start = time.monotonic()
     size = _SIZES.get(ctx.preset, _SIZES["cpu"])
