@@ -311,7 +311,10 @@ def _notebooks_in(decl, folder: Path) -> list[Path]:
 @click.option("--timeout", default=600, show_default=True, type=click.IntRange(min=1),
               help="Seconds allowed per notebook cell.")
 @click.option("--reset", is_flag=True, help="Forget your recorded progress in MODULE.")
-def check_cmd(target: str, notebook: Path | None, timeout: int, reset: bool) -> None:
+@click.option("--watch", is_flag=True, help="With NOTEBOOK: check it again each time it is saved, until Ctrl-C.")
+@click.option("--every", "interval", default=1.0, show_default=True, type=click.FloatRange(min=0.01),
+              metavar="SECONDS", help="With --watch: how often to look for a save.")
+def check_cmd(target: str, notebook: Path | None, timeout: int, reset: bool, watch: bool, interval: float) -> None:
     """Your progress in a module, or run a notebook and check every exercise in it.
 
     \b
@@ -319,9 +322,16 @@ def check_cmd(target: str, notebook: Path | None, timeout: int, reset: bool) -> 
       workshop check astro.vp_marginal               one check: what it asks, your status
       workshop check astro 01_forward_marginal.ipynb run the notebook, report each exercise
       workshop check astro workshop-notebooks/astro  every notebook of astro in that folder
+      workshop check astro 01_forward_marginal.ipynb --watch   again at each save
     """
     module, _, short = target.partition(".")
+    if watch and (notebook is None or short or reset):
+        raise UsageProblem("--watch needs a notebook or a folder of them: "
+                           f"workshop check {module} NOTEBOOK.ipynb --watch")
     decl = get_module(module)
+    if watch:
+        _watch_notebooks(decl, notebook, timeout, interval)
+        return
     if reset:
         from .progress import reset as reset_progress
 
@@ -354,6 +364,34 @@ def check_cmd(target: str, notebook: Path | None, timeout: int, reset: bool) -> 
 
 
 COMMANDS.append(check_cmd)
+
+
+def _watch_notebooks(decl, notebook: Path, timeout: int, interval: float) -> None:
+    """Check ``notebook`` (or each notebook of the folder) now and at each save, until Ctrl-C."""
+    from ._watch import watch
+
+    if not notebook.exists():
+        raise UsageProblem(f"no notebook at {notebook}")
+    folder = notebook.is_dir()
+    if folder and not _notebooks_in(decl, notebook):
+        raise UsageProblem(f"no notebook of module {decl.name!r} in {notebook} "
+                           f"(get them with 'workshop lessons {decl.name} --to {notebook}')")
+
+    def paths() -> list[Path]:
+        return _notebooks_in(decl, notebook) if folder else [notebook]
+
+    def on_save(path: Path) -> None:
+        try:
+            _check_notebook(decl, path, timeout)
+        except UsageProblem as exc:  # unreadable just now (half saved, not a notebook): say so, keep watching
+            click.echo(click.style("cannot check: ", fg="red", bold=True) + exc.format_message())
+        click.echo(click.style(f"\nWatching {notebook}: save to check again; Ctrl-C stops.", dim=True))
+
+    try:
+        watch(paths, on_save, interval=interval)
+    except KeyboardInterrupt:
+        click.echo("\nStopped watching.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 # --------------------------------------------------------------------------- validate
