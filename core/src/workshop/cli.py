@@ -296,66 +296,86 @@ def _host_reachable(url: str, timeout: float = 3.0) -> tuple[bool, str]:
         return False, f"{host}:{port} unreachable ({exc.__class__.__name__})"
 
 
-@main.command(epilog=EPILOG)
-@click.option("--no-network", is_flag=True, help="Skip the host reachability tests.")
-def doctor(no_network: bool) -> None:
-    """Is this machine ready? Versions, hardware, preset, cache, data, hosts; with advice."""
-    from importlib.metadata import PackageNotFoundError, version
+class _DoctorReport:
+    """The lines ``workshop doctor`` prints, ``ok`` or ``FIX`` with advice, and how many need fixing."""
 
-    from . import hardware as hwmod
-    from .data import DataError, ModuleData, cache_dir
+    def __init__(self) -> None:
+        self.problems = 0
 
-    problems = 0
-
-    def line(ok: bool, msg: str, advice: str = "") -> None:
-        nonlocal problems
-        problems += not ok
+    def line(self, ok: bool, msg: str, advice: str = "") -> None:
+        self.problems += not ok
         mark = click.style("ok  ", fg="green") if ok else click.style("FIX ", fg="red", bold=True)
         click.echo(f"{mark} {msg}" + (f"\n       -> {advice}" if advice and not ok else ""))
 
-    click.echo(click.style("Python and packages", bold=True))
-    line(sys.version_info >= (3, 11), f"Python {platform.python_version()} ({sys.executable})", "use Python 3.11 or newer")
+    def section(self, title: str) -> None:
+        click.echo(click.style(title, bold=True))
+
+
+def _doctor_packages(report: _DoctorReport) -> None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    report.section("Python and packages")
+    report.line(sys.version_info >= (3, 11), f"Python {platform.python_version()} ({sys.executable})",
+                "use Python 3.11 or newer")
     for pkg in ("workshop-core", "jax", "jaxlib", "equinox", "diffrax", "optax"):
         try:
-            line(True, f"{pkg} {version(pkg)}")
+            report.line(True, f"{pkg} {version(pkg)}")
         except PackageNotFoundError:
-            line(False, f"{pkg} not installed", f"pip install {pkg} (or install a module, which brings it)")
+            report.line(False, f"{pkg} not installed", f"pip install {pkg} (or install a module, which brings it)")
     for d in registry().modules.values():
         try:
-            line(True, f"module {d.name}: {d.distribution or d.package} {version(d.distribution or d.package)}")
+            report.line(True, f"module {d.name}: {d.distribution or d.package} {version(d.distribution or d.package)}")
         except PackageNotFoundError:
-            line(True, f"module {d.name}: {d.package} (not installed as a distribution)")
-    click.echo(click.style("\nHardware", bold=True))
+            report.line(True, f"module {d.name}: {d.package} (not installed as a distribution)")
+
+
+def _doctor_hardware(report: _DoctorReport) -> None:
+    from . import hardware as hwmod
+
+    report.section("\nHardware")
     try:
         hw = hwmod.detect()
-        line(True, hw.describe())
+        report.line(True, hw.describe())
         preset, why = hwmod.resolve_preset(None, hw)
-        line(True, f"preset {preset} ({why}): {hwmod.PRESETS[preset]}")
+        report.line(True, f"preset {preset} ({why}): {hwmod.PRESETS[preset]}")
         if hw.ram_gb is not None:
-            line(hw.ram_gb >= 4, f"{hw.ram_gb:.1f} GiB RAM", "close other programs; the demos need about 4 GiB")
+            report.line(hw.ram_gb >= 4, f"{hw.ram_gb:.1f} GiB RAM", "close other programs; the demos need about 4 GiB")
     except Exception as exc:
-        line(False, f"JAX could not start: {type(exc).__name__}: {exc}", "reinstall JAX: pip install -U jax")
-    click.echo(click.style("\nEnvironment", bold=True))
+        report.line(False, f"JAX could not start: {type(exc).__name__}: {exc}", "reinstall JAX: pip install -U jax")
+
+
+def _doctor_environment(report: _DoctorReport) -> None:
+    report.section("\nEnvironment")
     bad_env = _environment.problems()
     for problem in bad_env:
-        line(False, problem)
+        report.line(False, problem)
     if not bad_env:
-        line(True, "WORKSHOP_* variables: " + (", ".join(v for v in _environment.VARIABLES if _environment.raw(v))
-                                               or "none set"))
-    click.echo(click.style("\nData", bold=True))
+        report.line(True, "WORKSHOP_* variables: " + (", ".join(v for v in _environment.VARIABLES
+                                                              if _environment.raw(v)) or "none set"))
+
+
+def _doctor_cache(report: _DoctorReport) -> bool:
+    """Reports the data cache; ``False`` when it cannot be used (the data checks need it)."""
+    from .data import cache_dir
+
+    report.section("\nData")
     try:
         root = cache_dir()
-        line(True, f"cache at {root}" + (" (WORKSHOP_CACHE)" if _environment.raw("WORKSHOP_CACHE") else ""))
+        report.line(True, f"cache at {root}" + (" (WORKSHOP_CACHE)" if _environment.raw("WORKSHOP_CACHE") else ""))
         _environment.writable_cache()
-        line(True, "cache is writable")
+        report.line(True, "cache is writable")
         if _environment.flag_or_off("WORKSHOP_OFFLINE"):
-            line(True, "offline mode is on (WORKSHOP_OFFLINE=1): nothing will be downloaded")
+            report.line(True, "offline mode is on (WORKSHOP_OFFLINE=1): nothing will be downloaded")
     except _environment.ConfigError as exc:
-        line(False, f"the data cache cannot be used: {exc}")
-        click.echo(click.style(f"\n{problems} thing(s) to fix (see above); the data checks need a usable cache.",
-                               fg="yellow", bold=True))
-        sys.exit(EXIT_PROBLEM)
-    reg = registry()
+        report.line(False, f"the data cache cannot be used: {exc}")
+        return False
+    return True
+
+
+def _doctor_datasets(report: _DoctorReport, reg) -> dict[str, str]:
+    """Reports every module's datasets and its own checks; returns the download URLs (URL -> module)."""
+    from .data import DataError, ModuleData
+
     hosts: dict[str, str] = {}
     for d in reg.modules.values():
         md = ModuleData.of(d)
@@ -363,34 +383,55 @@ def doctor(no_network: bool) -> None:
             try:
                 st = md.status(e.name) if e.embedded or (e.size or 0) < 200e6 or md.path(e.name).is_file() else "missing"
             except (DataError, _environment.ConfigError) as exc:
-                line(False, f"{d.name}/{e.name}: cannot be checked: {exc}")
+                report.line(False, f"{d.name}/{e.name}: cannot be checked: {exc}")
                 continue
             ok = st in {"embedded", "cached"} or (st == "missing" and e.remote)
             adv = (f"workshop fetch {d.name}" if st == "missing" else
                    f"reinstall {d.distribution or d.package}" if e.embedded else f"workshop fetch {d.name} (it is fetched again)")
-            line(ok, f"{d.name}/{e.name}: {st}", adv)
+            report.line(ok, f"{d.name}/{e.name}: {st}", adv)
             if e.url:
                 hosts.setdefault(e.url, d.name)
         for ok, msg in reg.doctor_reports(d.name):
-            line(ok, f"{d.name}: {msg}")
-    if hosts and not no_network and not _environment.flag_or_off("WORKSHOP_OFFLINE"):
-        click.echo(click.style("\nHosts", bold=True))
-        seen = set()
-        for url in hosts:
-            from urllib.parse import urlparse
+            report.line(ok, f"{d.name}: {msg}")
+    return hosts
 
-            h = urlparse(url).hostname
-            if h in seen:
-                continue
-            seen.add(h)
-            ok, msg = _host_reachable(url)
-            line(ok, msg, "no internet to this host: fetch on another network with 'workshop fetch --all', "
-                          "or ask the instructor for a mirror (WORKSHOP_MIRROR)")
+
+def _doctor_hosts(report: _DoctorReport, urls) -> None:
+    from urllib.parse import urlparse
+
+    report.section("\nHosts")
+    seen = set()
+    for url in urls:
+        h = urlparse(url).hostname
+        if h in seen:
+            continue
+        seen.add(h)
+        ok, msg = _host_reachable(url)
+        report.line(ok, msg, "no internet to this host: fetch on another network with 'workshop fetch --all', "
+                             "or ask the instructor for a mirror (WORKSHOP_MIRROR)")
+
+
+@main.command(epilog=EPILOG)
+@click.option("--no-network", is_flag=True, help="Skip the host reachability tests.")
+def doctor(no_network: bool) -> None:
+    """Is this machine ready? Versions, hardware, preset, cache, data, hosts; with advice."""
+    report = _DoctorReport()
+    _doctor_packages(report)
+    _doctor_hardware(report)
+    _doctor_environment(report)
+    if not _doctor_cache(report):
+        click.echo(click.style(f"\n{report.problems} thing(s) to fix (see above); the data checks need a usable cache.",
+                               fg="yellow", bold=True))
+        sys.exit(EXIT_PROBLEM)
+    reg = registry()
+    hosts = _doctor_datasets(report, reg)
+    if hosts and not no_network and not _environment.flag_or_off("WORKSHOP_OFFLINE"):
+        _doctor_hosts(report, hosts)
     for b in reg.broken:
-        line(False, f"plugin {b.name} is broken: {b.error}", f"reinstall the package that provides it ({b.source})")
+        report.line(False, f"plugin {b.name} is broken: {b.error}", f"reinstall the package that provides it ({b.source})")
     click.echo()
-    if problems:
-        click.echo(click.style(f"{problems} thing(s) to fix (see -> above).", fg="yellow", bold=True))
+    if report.problems:
+        click.echo(click.style(f"{report.problems} thing(s) to fix (see -> above).", fg="yellow", bold=True))
         sys.exit(EXIT_PROBLEM)
     else:
         click.echo(click.style("All good.", fg="green", bold=True))
