@@ -255,14 +255,38 @@ def read_dms_table(
     """
     path = Path(path)
     lines = _read_lines(path)
+    meta, first = _metadata(lines)
+    if first == len(lines):
+        raise DMSTableError(f"{path}: no header line (the file is empty or only comments)", line=first or None)
+    wild_type, offset = _wild_type_and_offset(path, meta, wild_type, offset)
+    header_text = lines[first]
+    if delimiter is None:
+        delimiter = "\t" if "\t" in header_text and "," not in header_text else ","
+    rows = csv.reader(io.StringIO("\n".join(lines[first:])), delimiter=delimiter)
+    header = [h.strip() for h in next(rows)]
+    columns = (variant_column, fitness_column)
+    _check_columns(path, header, first + 1, columns)
+    variants, fitness, dropped = _read_rows(path, rows, first, header, columns, wild_type, offset)
+    report = DroppedRows({k: tuple(v) for k, v in dropped.items()})
+    if not variants:
+        raise DMSTableError(f"{path}: no variant left to read ({report})")
+    name = name or meta.get("name") or path.name.split(".")[0]
+    return DMSAssay(name, wild_type, tuple(variants), np.array(fitness), offset, meta, report)
+
+
+def _metadata(lines: list[str]) -> tuple[dict[str, str], int]:
+    # The leading '# key: value' lines, and the index of the first line after them.
     meta, first = {}, 0
     while first < len(lines) and lines[first].startswith("#"):
         key, sep, value = lines[first][1:].partition(":")
         if sep:
             meta[key.strip()] = value.strip()
         first += 1
-    if first == len(lines):
-        raise DMSTableError(f"{path}: no header line (the file is empty or only comments)", line=first or None)
+    return meta, first
+
+
+def _wild_type_and_offset(path: Path, meta: dict, wild_type: str | None, offset) -> tuple[str, int]:
+    # The arguments, else the header lines; refused by name when unusable.
     wild_type = (wild_type if wild_type is not None else meta.get("wild_type", "")).strip().upper()
     if not wild_type:
         raise DMSTableError(f"{path}: give the wild-type sequence (wild_type=...); the file has no '# wild_type:' line")
@@ -272,18 +296,16 @@ def read_dms_table(
     try:
         if isinstance(given, bool) or (isinstance(given, float) and not given.is_integer()):
             raise ValueError
-        offset = int(given)
+        return wild_type, int(given)
     except (TypeError, ValueError):
         where = "its '# offset:' line" if offset is None else "offset="
         raise DMSTableError(f"{path}: the offset ({where}) is {given!r}, not a whole number: the residue number of "
                             "the wild type's first residue, minus 1") from None
-    header_text = lines[first]
-    if delimiter is None:
-        delimiter = "\t" if "\t" in header_text and "," not in header_text else ","
-    rows = csv.reader(io.StringIO("\n".join(lines[first:])), delimiter=delimiter)
-    header = [h.strip() for h in next(rows)]
-    header_line = first + 1
-    for col in (variant_column, fitness_column):
+
+
+def _check_columns(path: Path, header: list[str], header_line: int, columns: tuple[str, ...]) -> None:
+    # Each column must be there exactly once.
+    for col in columns:
         found = [i for i, h in enumerate(header) if h == col]
         if not found:
             raise DMSTableError(f"{path}: line {header_line}: no column {col!r}; the columns are {header}"
@@ -292,8 +314,13 @@ def read_dms_table(
         if len(found) > 1:
             raise DMSTableError(f"{path}: line {header_line}: columns {', '.join(str(i + 1) for i in found)} are all "
                                 f"named {col!r}; rename all but one", line=header_line, column=col)
-    iv, jf = header.index(variant_column), header.index(fitness_column)
 
+
+def _read_rows(path: Path, rows, first: int, header: list[str], columns: tuple[str, str], wild_type: str,
+               offset: int) -> tuple[list[str], list[float], dict[str, list[int]]]:
+    # The variants and their fitness, row by row; rows left out are listed by reason.
+    variant_column, fitness_column = columns
+    iv, jf = header.index(variant_column), header.index(fitness_column)
     dropped: dict[str, list[int]] = {}
     variants, fitness, seen = [], [], {}
     for row in rows:
@@ -328,15 +355,7 @@ def read_dms_table(
         if value.lower() in _MISSING_WORDS:
             dropped.setdefault("rows with fitness missing", []).append(line)
             continue
-        try:
-            y = float(value)
-        except ValueError:
-            hint = " (a decimal comma? write 1.5, not 1,5)" if re.fullmatch(r"-?\d+,\d+", value) else ""
-            raise DMSTableError(f"{where} {fitness_column!r}: {value!r} is not a number{hint}",
-                                line=line, column=fitness_column) from None
-        if math.isinf(y):
-            raise DMSTableError(f"{where} {fitness_column!r}: fitness is {value} (often the log of a zero count); "
-                                "fix the table, e.g. with pseudo-counts", line=line, column=fitness_column)
+        y = _fitness_value(value, f"{where} {fitness_column!r}", line, fitness_column)
         if variant in seen:
             raise DMSTableError(f"{where} {variant_column!r}: {text!r} is {variant!r} again (first on line "
                                 f"{seen[variant]}); average or remove the repeats yourself", line=line,
@@ -344,11 +363,20 @@ def read_dms_table(
         seen[variant] = line
         variants.append(variant)
         fitness.append(y)
-    report = DroppedRows({k: tuple(v) for k, v in dropped.items()})
-    if not variants:
-        raise DMSTableError(f"{path}: no variant left to read ({report})")
-    name = name or meta.get("name") or path.name.split(".")[0]
-    return DMSAssay(name, wild_type, tuple(variants), np.array(fitness), offset, meta, report)
+    return variants, fitness, dropped
+
+
+def _fitness_value(value: str, where: str, line: int, column: str) -> float:
+    # A finite number, or an error naming the cell and the likely cause.
+    try:
+        y = float(value)
+    except ValueError:
+        hint = " (a decimal comma? write 1.5, not 1,5)" if re.fullmatch(r"-?\d+,\d+", value) else ""
+        raise DMSTableError(f"{where}: {value!r} is not a number{hint}", line=line, column=column) from None
+    if math.isinf(y):
+        raise DMSTableError(f"{where}: fitness is {value} (often the log of a zero count); "
+                            "fix the table, e.g. with pseudo-counts", line=line, column=column)
+    return y
 
 
 def load_assay(name: str) -> DMSAssay:
