@@ -11,7 +11,9 @@ import pytest
 
 import esm2quinox
 from workshop_protein.contacts import contacts_from_coords
-from workshop_protein.design import anneal, format_leaderboard, metropolis_accept, submit, temperature_schedule, top
+from workshop_protein.design import (
+    anneal, format_leaderboard, metropolis_accept, propose_residue, submit, temperature_schedule, top,
+)
 from workshop_protein.fold import fold_from_contacts, kabsch_rmsd, superpose
 from workshop_protein.tokens import token_id
 
@@ -46,6 +48,18 @@ def test_metropolis_and_schedule():
     assert bool(metropolis_accept(-1.0, 10.0, 0.5))               # exp(-0.1) ≈ 0.9
     assert float(temperature_schedule(0, 11, 1.0, 0.01)) == pytest.approx(1.0)
     assert float(temperature_schedule(10, 11, 1.0, 0.01)) == pytest.approx(0.01, rel=1e-5)
+
+
+def test_a_proposal_redraws_one_residue_as_an_amino_acid():
+    from workshop_protein.tokens import AA_TOKENS, tokenize
+
+    model = esm2quinox.ESM2(num_layers=1, embed_size=32, num_heads=2, token_dropout=True, key=jax.random.key(0))
+    tokens = jnp.asarray(tokenize("MGSSHHHHHH"))
+    drawn = [propose_residue(model, tokens, 4, jax.random.key(k), temperature=5.0) for k in range(12)]
+    for new in drawn:
+        changed = np.flatnonzero(np.asarray(new) != np.asarray(tokens))
+        assert set(changed) <= {4} and int(new[4]) in set(AA_TOKENS)
+    assert len({int(new[4]) for new in drawn}) > 1  # a draw, not a fixed choice
 
 
 def test_annealing_improves_the_objective():

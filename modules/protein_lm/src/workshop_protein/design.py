@@ -41,6 +41,7 @@ __all__ = [
     "metropolis_accept",
     "temperature_schedule",
     "AnnealResult",
+    "propose_residue",
     "anneal",
     "mean_log_probability",
     "submit",
@@ -91,6 +92,18 @@ class AnnealResult:
     sequence: str
 
 
+def propose_residue(model, tokens: jax.Array, pos, key, temperature: float = 1.0) -> jax.Array:
+    """``tokens`` with the residue at token index ``pos`` redrawn from ESM2's distribution there.
+
+    The position is masked first, so the proposal does not see the residue it replaces;
+    ``temperature`` flattens (above 1) or sharpens (below 1) the distribution over the 20
+    amino acids. Traceable: :func:`anneal` calls it inside its scan.
+    """
+    aa = jnp.asarray(AA_TOKENS)
+    logits = model(tokens.at[pos].set(MASK)).logits[pos, aa] / temperature
+    return tokens.at[pos].set(aa[jax.random.categorical(key, logits)])
+
+
 def anneal(
     model,
     score_fn: Callable[[jax.Array], jax.Array],
@@ -131,7 +144,6 @@ def anneal(
     if len(free) == 0:
         raise ValueError("every position is fixed: nothing to design")
     free = jnp.asarray(free)
-    aa = jnp.asarray(AA_TOKENS)
 
     def objective(tokens):
         value = score_fn(tokens)
@@ -144,9 +156,7 @@ def anneal(
         k, t = inputs
         k_pos, k_aa, k_acc = jax.random.split(k, 3)
         pos = free[jax.random.randint(k_pos, (), 0, len(free))] + 1  # +1: <cls>
-        masked = tokens.at[pos].set(MASK)
-        logits = model(masked).logits[pos, aa] / proposal_temperature
-        new = tokens.at[pos].set(aa[jax.random.categorical(k_aa, logits)])
+        new = propose_residue(model, tokens, pos, k_aa, proposal_temperature)
         new_value = objective(new)
         temp = temperature_schedule(t, steps, *temperature)
         ok = metropolis_accept(new_value - value, temp, jax.random.uniform(k_acc))
