@@ -352,6 +352,9 @@ def plot_contact_map(
     Example::
 
         plot_contact_map(probs, contacts_from_coords(cb), title="1LCD", model=info.name)
+
+    Long because its docstring describes every element of the figure and its body is one
+    linear figure layout (scale, image, colour bar, truth overlay, title), read top to bottom.
     """
     import matplotlib
 
