@@ -95,12 +95,14 @@ def test_mix_design_is_matmul_blocks_and_depends_on_time_and_input():
     ref = jax.lax.conv_general_dilated(y[None], dw.weight[:, None], (1, 1), ((1, 1), (1, 1)), feature_group_count=16)[0]
     assert np.allclose(dw(y), ref + dw.bias[:, None, None], atol=1e-5)  # the same as a grouped convolution
     assert model.down_attn[1][0].heads == 4
+    # t as an array is traced: one compilation serves every time (a Python float would be static)
     net = eqx.filter_jit(lambda n, x, t: n(x, t))
     x = jax.random.normal(jax.random.key(1), (3, 16, 16))
-    a, b = net(model, x, 0.1), net(model, x, 0.9)
+    t1, t9 = jnp.float32(0.1), jnp.float32(0.9)
+    a, b = net(model, x, t1), net(model, x, t9)
     assert a.shape == (3, 16, 16) and bool(jnp.all(jnp.isfinite(a)))
     assert float(jnp.abs(a - b).max()) > 1e-5
-    assert float(jnp.abs(net(model, x + 0.5, 0.1) - a).max()) > 1e-5
+    assert float(jnp.abs(net(model, x + 0.5, t1) - a).max()) > 1e-5
     with pytest.raises(ValueError, match="block must be"):
         UNetConfig(block="transformer")
 
