@@ -80,6 +80,49 @@ def time_features(t, dim):
 check("astro.time_features", time_features)
 
 # %% [markdown]
+# ## Exercise 3: conditioning a block on time
+#
+# A galaxy at $t = 0.05$ is nearly clean and at $t = 0.9$ nearly pure noise: the same
+# block must do very different things, so **every** residual block hears the time. The
+# blocks of this U-Net use FiLM: a linear map `proj` turns the time embedding into a
+# `scale` and a `shift` per channel, which modulate the block's input *inside* the
+# block, before its layers `inner`; the skip path carries the unmodulated `x`:
+#
+# $$ \text{out} = x + \text{inner}\big(x \odot (1 + \text{scale}) + \text{shift}\big), \qquad
+#    (\text{scale}, \text{shift}) = \text{proj}(\text{embed}(t)). $$
+#
+# The `1 +` lets a freshly initialised block (scale near 0) start close to the identity.
+# Write `time_conditioned_block(x, t, inner, proj, embed)` for one feature map `x` of
+# shape `(C, H, W)`; `proj` returns `2C` numbers, the scales first.
+
+# %%
+def time_conditioned_block(x, t, inner, proj, embed):
+    # BEGIN SOLUTION: scale, shift = split(proj(embed(t))); broadcast each over (H, W) with [:, None, None]
+    scale, shift = jnp.split(proj(embed(t)), 2)
+    return x + inner(x * (1 + scale[:, None, None]) + shift[:, None, None])
+    # END SOLUTION
+
+
+# %%
+check("astro.time_conditioned_block", time_conditioned_block)
+
+# %% [markdown]
+# With your `time_features` as the embedding, a random `proj` and a 1x1 convolution as
+# `inner`, the same galaxy stamp comes out of the block differently at each noise level:
+
+# %%
+k1, k2 = jax.random.split(jax.random.key(0))
+n_ch, dim = data.train.shape[1], 32
+w_t = 0.3 * jax.random.normal(k1, (2 * n_ch, dim))
+w_in = 0.5 * jax.random.normal(k2, (n_ch, n_ch))
+stamp = jnp.asarray(data.train[0])
+outs = {t: time_conditioned_block(stamp, t, lambda h: jnp.tanh(jnp.einsum("dc,chw->dhw", w_in, h)),
+                                  lambda e: w_t @ e, lambda t: time_features(t, dim))
+        for t in (0.05, 0.5, 0.9)}
+for t, out in outs.items():
+    print(f"t = {t}: mean |out - x| = {float(jnp.mean(jnp.abs(out - stamp))):.3f}")
+
+# %% [markdown]
 # ## The forward pass
 #
 # The network works on ONE image and one time; `jax.vmap` makes it work on a batch.

@@ -47,6 +47,7 @@
 # * shards the batch over every visible device (`jax.sharding`).
 
 # %%
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -66,7 +67,48 @@ stats = channel_stats(data.train)  # per-channel mean and std, to standardise th
 sde = VPSDE()
 
 # %% [markdown]
-# ## Exercise: the loss on a batch
+# ## Exercise 1: scaling the data
+#
+# The stamps are mostly dark sky, and each colour channel sits at its own level with its
+# own spread (printed below). Unit-variance noise would drown the faint galaxies and the
+# colour differences between them. So the images are **standardised per channel**: one
+# mean and one standard deviation per channel, taken over all images and all pixels
+# (axes `N, H, W` of `(N, C, H, W)`), never per image (that would erase how bright a
+# galaxy is) nor over all channels together (that would keep the colour imbalance).
+#
+# Write `standardise(images)` returning `(z, mean, std)` with `mean` and `std` of shape
+# `(C,)`, and its inverse `unstandardise(z, mean, std)`. The model then lives in
+# standardised units: its samples are *not* images until `unstandardise` maps them back.
+
+# %%
+print("per-channel mean", data.train.mean(axis=(0, 2, 3)).round(3), " std", data.train.std(axis=(0, 2, 3)).round(3))
+
+
+def standardise(images):
+    # BEGIN SOLUTION: reduce over axis=(0, 2, 3); broadcast the (C,) statistics with [:, None, None]
+    mean = images.mean(axis=(0, 2, 3))
+    std = images.std(axis=(0, 2, 3))
+    return (images - mean[:, None, None]) / std[:, None, None], mean, std
+    # END SOLUTION
+
+
+def unstandardise(z, mean, std):
+    # BEGIN SOLUTION: undo the steps in reverse order: times std, then plus mean
+    return z * std[:, None, None] + mean[:, None, None]
+    # END SOLUTION
+
+
+# %%
+check("astro.standardise", standardise)
+check("astro.unstandardise", unstandardise)
+
+# %%
+z, mean, std = standardise(data.train)
+print("standardised: per-channel mean", z.mean(axis=(0, 2, 3)).round(3), " std", z.std(axis=(0, 2, 3)).round(3))
+print("round trip max error", float(np.abs(unstandardise(z, mean, std) - data.train).max()))
+
+# %% [markdown]
+# ## Exercise 2: the loss on a batch
 #
 # Write `eps_matching_loss(model, sde, x0, t, eps)` for a batch `x0` of shape
 # `(B, C, H, W)`, times `t` of shape `(B,)` and noise `eps` like `x0`. `model(x, t)` takes
@@ -85,6 +127,32 @@ def eps_matching_loss(model, sde, x0, t, eps):
 
 # %%
 check("astro.eps_matching_loss", eps_matching_loss)
+
+# %% [markdown]
+# ## Exercise 3: the EMA of the weights
+#
+# The weights after the last step of a short run carry that step's noise, and a galaxy
+# sampled from them shows it. Samplers use instead an **exponential moving average** of
+# the weights, updated after every optimiser step with the new weights `params`:
+#
+# $$ \text{ema} \leftarrow d\, \text{ema} + (1 - d)\, \text{params}, \qquad d = 0.995 . $$
+#
+# The old average keeps the large weight $d$. A model is a pytree (an Equinox module),
+# and not every leaf is an array: an activation function, a flag or a size can be leaves
+# too. Average the floating-point arrays and keep every other leaf as it is.
+#
+# Write `ema_update(ema, params, decay)` with `jax.tree_util.tree_map`.
+
+# %%
+def ema_update(ema, params, decay):
+    # BEGIN SOLUTION: tree_map over (ema, params); average where eqx.is_inexact_array(p), else keep e
+    return jax.tree_util.tree_map(lambda e, p: decay * e + (1 - decay) * p if eqx.is_inexact_array(p) else e,
+                                  ema, params)
+    # END SOLUTION
+
+
+# %%
+check("astro.ema_update", ema_update)
 
 # %% [markdown]
 # ## A budgeted run

@@ -32,7 +32,7 @@ preset = current_preset()
 sde = VPSDE()
 
 # %% [markdown]
-# ## Exercise: one DDIM step
+# ## Exercise 1: one DDIM step
 #
 # Write `ddim_step(x, x0_hat, alpha_s, std_s, alpha_t, std_t)`.
 
@@ -82,6 +82,37 @@ print(f"both use {n_steps} score evaluations (DPM-Solver++ reports nfe={int(nfe)
 fig, ax = plt.subplots(1, 2, figsize=(10, 3))
 ax[0].imshow(image_grid(mine, ncols=8)); ax[0].set_title("DDIM (yours)"); ax[0].axis("off")
 ax[1].imshow(image_grid(ref, ncols=8)); ax[1].set_title("DPM-Solver++(2M)"); ax[1].axis("off");
+
+# %% [markdown]
+# ## Exercise 2: the sampler's last step
+#
+# The grid stops at $t_\varepsilon = 10^{-3}$, not at 0, and the last iterate $x(t_\varepsilon)$
+# still carries noise of standard deviation $\sigma(t_\varepsilon)$ (printed below). It is small,
+# but it is pure pixel-scale noise: it adds power at the smallest scales of the power
+# spectrum measured in lesson 10 and speckles the faint sky around the galaxies. The
+# sampler's output is therefore the **denoised estimate** at $t_\varepsilon$ (Tweedie), for
+# one more network evaluation:
+#
+# $$ \hat x_0 = \frac{x + \sigma(t_\varepsilon)^2\, \nabla_x \log p_{t_\varepsilon}(x)}{\alpha(t_\varepsilon)} . $$
+#
+# Write `final_denoise(score_fn, sde, x, t_eps)` for ONE image `x`.
+
+# %%
+def final_denoise(score_fn, sde, x, t_eps):
+    # BEGIN SOLUTION: alpha and std at t_eps; (x + std**2 * score_fn(x, t_eps)) / alpha
+    alpha, std = sde.marginal_mean_coeff(t_eps), sde.marginal_std(t_eps)
+    return (x + std**2 * score_fn(x, t_eps)) / alpha
+    # END SOLUTION
+
+
+# %%
+check("astro.final_denoise", final_denoise)
+
+# %%
+t_last = ts[-1]
+final = jax.vmap(lambda x: final_denoise(score, sde, x, t_last))(mine)
+print(f"t_eps = {float(t_last):.0e}: noise std {float(sde.marginal_std(t_last)):.4f}; "
+      f"the last step changes the pixels by {float(jnp.abs(final - mine).mean()):.4f} on average (one more evaluation)")
 
 # %% [markdown]
 # With a model trained for a few steps both show blobs; `workshop run astro` trains for
