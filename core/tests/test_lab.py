@@ -160,3 +160,95 @@ def test_lessons_open_serves_an_exercise_notebook_that_runs_on_the_server_and_ct
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome", "chrome"))), None)
+
+
+class DevTools:
+    """A headless Chromium driven through the DevTools protocol (over websocket-client)."""
+
+    def __init__(self, binary: str, profile: Path):
+        import websocket
+
+        self.process = subprocess.Popen(
+            [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--remote-debugging-port=0",
+             "--remote-allow-origins=*", f"--user-data-dir={profile}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        port_file = profile / "DevToolsActivePort"  # Chromium writes the port it chose here
+        deadline = time.monotonic() + 120
+        while not (port_file.is_file() and port_file.read_text().strip()):
+            assert self.process.poll() is None and time.monotonic() < deadline, "Chromium did not start"
+            time.sleep(0.1)
+        port = port_file.read_text().split()[0]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as reply:
+            page = next(t for t in json.loads(reply.read()) if t["type"] == "page")
+        self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=120, suppress_origin=True)
+        self.next_id = 0
+
+    def call(self, method: str, **params):
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == self.next_id:
+                assert "error" not in msg, msg
+                return msg["result"]
+
+    def evaluate(self, expression: str):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, what: str, timeout: float = 240):
+        deadline = time.monotonic() + timeout
+        while not (value := self.evaluate(expression)):
+            assert time.monotonic() < deadline, f"the page never showed {what}"
+            time.sleep(0.25)
+        return value
+
+    def close(self) -> None:
+        self.ws.close()
+        self.process.terminate()
+        self.process.wait(30)
+
+
+@needs_lab
+@pytest.mark.slow
+@pytest.mark.skipif(_chromium() is None, reason="no Chromium or Chrome on PATH (apt-get install chromium runs this test)")
+def test_in_a_browser_jupyterlab_runs_an_exercise_notebook_and_shows_its_check_verdict(tmp_path, monkeypatch):
+    pytest.importorskip("websocket", reason="websocket-client (a jupyter_server dependency) is not installed")
+    from workshop._plugins import registry
+    from workshop.lessons import write_lessons
+
+    folder = tmp_path / "nb"
+    write_lessons(registry().get("intro"), folder)
+    config = tmp_path / "jupyter"
+    config.mkdir()
+    # window.jupyterapp: the page's own command registry runs the cells, as the Run menu does.
+    (config / "jupyter_lab_config.json").write_text(json.dumps({"LabApp": {"expose_app_in_browser": True}}))
+    for name, value in {"JUPYTER_CONFIG_DIR": config, "JUPYTER_RUNTIME_DIR": tmp_path / "runtime",
+                        "IPYTHONDIR": tmp_path / "ipython", "WORKSHOP_PRESET": "tiny", "MPLBACKEND": "Agg"}.items():
+        monkeypatch.setenv(name, str(value))
+    server = _lab.start_lab(folder, open_browser=False)
+    browser = None
+    try:
+        browser = DevTools(_chromium(), tmp_path / "chromium")
+        browser.call("Page.navigate", url=f"{server.base_url}/lab/tree/01_numpy_api.ipynb?token={server.token}")
+        # A headless window has no focus, so the notebook is found among the main area's widgets.
+        panel = ("(window.jupyterapp && Array.from(window.jupyterapp.shell.widgets('main'))"
+                 ".find(w => w.sessionContext && w.sessionContext.session))")
+        browser.wait_for(f"(p => !!(p && p.sessionContext.session.kernel && p.sessionContext.session.kernel.status"
+                         f" === 'idle'))({panel})", "the notebook with its kernel")
+        assert browser.evaluate(f"(p => (window.jupyterapp.shell.activateById(p.id),"
+                                f" window.jupyterapp.commands.execute('notebook:run-all-cells'), true))({panel})")
+        text = browser.wait_for("(t => t.includes('intro.set_diagonal not attempted yet') && t)"
+                                "((document.querySelector('.jp-Notebook') || {}).textContent || '')",
+                                "the check's verdict")
+        assert "intro.set_diagonal not attempted yet" in text and "stub" in text
+    finally:
+        if browser is not None:
+            browser.close()
+        _lab.stop_lab(server)
