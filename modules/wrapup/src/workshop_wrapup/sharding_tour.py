@@ -33,7 +33,47 @@ def run_sharding_tour(out: Path, preset: str = "cpu", device_counts=(1, 2, 4, 8)
     """Mesh, shardings, compiler-inserted collectives, shard_map and data-parallel timing.
 
     Writes ``sharding_pictures.txt`` under ``out`` and returns the numbers (also what
-    ``sharding.json`` holds when run as a script).
+    ``sharding.json`` holds when run as a script). The four parts are
+    :func:`where_the_data_live`, :func:`compiler_collectives`, :func:`shard_map_by_hand` and
+    :func:`data_parallel_throughput`.
+    """
+    import jax
+
+    from workshop.hardware import cpu_cores
+
+    from . import data_parallel as dp
+    from .sharding import data_mesh, shard_rows
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    sizes = TOUR_SIZES[preset]
+    n_dev = len(jax.devices())
+    result: dict = {"backend": jax.default_backend(), "device_count": n_dev, "cpu_cores": cpu_cores(),
+                    "simulated_cpu_devices": jax.default_backend() == "cpu" and n_dev > 1}
+    log(f"JAX sees {n_dev} {jax.default_backend()} devices" +
+        (f" (simulated on {result['cpu_cores']} CPU cores: they share those cores)" if result["simulated_cpu_devices"] else ""))
+
+    mesh = data_mesh()
+    key = jax.random.key(seed)
+    images = dp.galaxy_batch(key, 2 * n_dev, size=sizes["image"])
+    flat = images.reshape(images.shape[0], -1)
+    sharded = shard_rows(flat, mesh)
+    result["row_owner"] = where_the_data_live(out, flat, sharded, mesh, log)
+    result.update(compiler_collectives(flat, sharded, mesh, log))
+    result["sum_of_squares"] = shard_map_by_hand(flat, sharded, mesh, log)
+    result.update(data_parallel_throughput(preset, device_counts, key, include_other_modules, log))
+    if result["simulated_cpu_devices"]:
+        log(f"Note: these {n_dev} devices are simulated on {result['cpu_cores']} CPU cores and share them: no device "
+            "adds compute, so changes in throughput with the device count only reflect how XLA spreads the work over "
+            "those cores (and whatever else the machine is doing). What the run shows is that the same code gives "
+            "the same losses on any number of devices; on real accelerators each device adds compute.")
+    return result
+
+
+def where_the_data_live(out: Path, flat, sharded, mesh, log=print) -> list:
+    """Part 1: pictures of a batch sharded by rows, replicated, and (4+ devices) a 2-D mesh.
+
+    Writes them to ``out/sharding_pictures.txt``; returns the device of each row.
     """
     import jax
     import jax.numpy as jnp
@@ -41,28 +81,10 @@ def run_sharding_tour(out: Path, preset: str = "cpu", device_counts=(1, 2, 4, 8)
     from jax.sharding import AxisType, Mesh, NamedSharding
     from jax.sharding import PartitionSpec as P
 
-    from workshop.hardware import cpu_cores
+    from .sharding import device_of_each_row, sharding_picture
 
-    from . import data_parallel as dp
-    from .sharding import (compiled_collectives, data_mesh, device_of_each_row, sharded_column_means,
-                           sharding_picture, shard_rows, sum_of_squares_shard_map)
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    sizes = TOUR_SIZES[preset]
     devices = jax.devices()
     n_dev = len(devices)
-    result: dict = {"backend": jax.default_backend(), "device_count": n_dev, "cpu_cores": cpu_cores(),
-                    "simulated_cpu_devices": jax.default_backend() == "cpu" and n_dev > 1}
-    log(f"JAX sees {n_dev} {jax.default_backend()} devices" +
-        (f" (simulated on {result['cpu_cores']} CPU cores: they share those cores)" if result["simulated_cpu_devices"] else ""))
-
-    # 1. Where the data live: a batch of images, one block of rows per device.
-    mesh = data_mesh()
-    key = jax.random.key(seed)
-    images = dp.galaxy_batch(key, 2 * n_dev, size=sizes["image"])
-    flat = images.reshape(images.shape[0], -1)
-    sharded = shard_rows(flat, mesh)
     pictures = [f"A batch of {flat.shape[0]} flattened images, P('data') over a {n_dev}-device mesh:",
                 sharding_picture(sharded)]
     pictures += ["The same batch replicated, P():", sharding_picture(jax.device_put(flat, NamedSharding(mesh, P())))]
@@ -71,31 +93,57 @@ def run_sharding_tour(out: Path, preset: str = "cpu", device_counts=(1, 2, 4, 8)
         w = jnp.ones((8, 8))
         pictures += [f"An 8×8 weight matrix on a {n_dev // 2}×2 ('data', 'model') mesh, P('data', 'model'):",
                      sharding_picture(jax.device_put(w, NamedSharding(grid, P("data", "model"))))]
-    (out / "sharding_pictures.txt").write_text("\n".join(pictures))
+    (Path(out) / "sharding_pictures.txt").write_text("\n".join(pictures))
     log(pictures[0] + "\n" + pictures[1])
-    result["row_owner"] = device_of_each_row(sharded)
+    return device_of_each_row(sharded)
 
-    # 2. jit partitions the program; the compiler inserts the collectives.
+
+def compiler_collectives(flat, sharded, mesh, log=print) -> dict:
+    """Part 2: jit partitions the program and the compiler inserts the collectives (column means)."""
+    import jax.numpy as jnp
+
+    from .sharding import compiled_collectives, sharded_column_means
+
     means_sharded = sharded_column_means(sharded, mesh)
     means_single = jnp.mean(flat, axis=0)
-    result["column_means_max_difference"] = float(jnp.max(jnp.abs(means_sharded - means_single)))
-    result["collectives_for_mean"] = compiled_collectives(lambda a: jnp.mean(a, axis=0), sharded)
-    log(f"column means, sharded vs one device: max difference {result['column_means_max_difference']:.2e}; "
-        f"XLA inserted {result['collectives_for_mean']['all-reduce']} all-reduce(s)")
+    found = {"column_means_max_difference": float(jnp.max(jnp.abs(means_sharded - means_single))),
+             "collectives_for_mean": compiled_collectives(lambda a: jnp.mean(a, axis=0), sharded)}
+    log(f"column means, sharded vs one device: max difference {found['column_means_max_difference']:.2e}; "
+        f"XLA inserted {found['collectives_for_mean']['all-reduce']} all-reduce(s)")
+    return found
 
-    # 3. shard_map: the per-device program written by hand, with an explicit psum.
+
+def shard_map_by_hand(flat, sharded, mesh, log=print) -> dict:
+    """Part 3: shard_map, the per-device program written by hand with an explicit psum (sum of squares)."""
+    import jax.numpy as jnp
+
+    from .sharding import sum_of_squares_shard_map
+
     ssq_sharded = sum_of_squares_shard_map(sharded, mesh)
     ssq_single = jnp.sum(flat**2)
-    result["sum_of_squares"] = {"shard_map": float(ssq_sharded), "single_device": float(ssq_single),
-                                "relative_difference": float(jnp.abs(ssq_sharded - ssq_single) / ssq_single)}
     log(f"sum of squares with shard_map + psum: {float(ssq_sharded):.4f} (one device: {float(ssq_single):.4f})")
+    return {"shard_map": float(ssq_sharded), "single_device": float(ssq_single),
+            "relative_difference": float(jnp.abs(ssq_sharded - ssq_single) / ssq_single)}
 
-    # 4. Data-parallel training: the same step on 1, 2, 4, 8 devices.
+
+def data_parallel_throughput(preset: str, device_counts, key, include_other_modules: bool = True,
+                             log=print) -> dict:
+    """Part 4: the same training step on 1, 2, 4, 8 devices: throughput and final losses per model.
+
+    Returns ``astro_unet`` and ``protein_finetune`` (whether each ran, and why not) and
+    ``throughput`` (per model: the rows of :func:`~workshop_wrapup.data_parallel.throughput_by_devices`
+    and the spread of the final losses over device counts).
+    """
+    import jax
+
+    from . import data_parallel as dp
+
+    sizes = TOUR_SIZES[preset]
     batch = dp.galaxy_batch(jax.random.fold_in(key, 1), sizes["batch"], size=sizes["image"])
-    counts = tuple(n for n in device_counts if n <= n_dev)
+    counts = tuple(n for n in device_counts if n <= len(jax.devices()))
     models = {"tiny_denoiser": lambda: dp.TinyDenoiser(1, sizes["width"], key=jax.random.fold_in(key, 2))}
     astro_unet, why = dp.astro_unet(preset, key=jax.random.fold_in(key, 3)) if include_other_modules else (None, "not requested")
-    result["astro_unet"] = why
+    result: dict = {"astro_unet": why}
     if astro_unet is not None and sizes["image"] % 4 == 0:
         models["astro_unet"] = lambda: dp.astro_unet(preset, key=jax.random.fold_in(key, 3))[0]
     else:
@@ -125,11 +173,6 @@ def run_sharding_tour(out: Path, preset: str = "cpu", device_counts=(1, 2, 4, 8)
         }
         for r in rows:
             log(f"  {name}: {r['devices']} device(s): {r['images_per_s']:8.1f} examples/s, final loss {r['losses'][-1]:.6f}")
-    if result["simulated_cpu_devices"]:
-        log(f"Note: these {n_dev} devices are simulated on {result['cpu_cores']} CPU cores and share them: no device "
-            "adds compute, so changes in throughput with the device count only reflect how XLA spreads the work over "
-            "those cores (and whatever else the machine is doing). What the run shows is that the same code gives "
-            "the same losses on any number of devices; on real accelerators each device adds compute.")
     return result
 
 
