@@ -19,8 +19,9 @@ from workshop_astro.edm import EDMDenoiser, edm_loss
 from workshop_astro.galaxies import channel_stats
 from workshop_astro.sde import VPSDE
 from workshop_astro.train import (
-    CheckpointError, Plan, TrainConfig, check_resumable, init_state, learning_rate, load_checkpoint,
-    noise_prediction_loss, read_checkpoint_meta, resume_message, save_checkpoint, train,
+    CheckpointError, Plan, RunProgress, TrainConfig, _cached_train_step, _replicated, check_resumable, data_mesh, init_state,
+    learning_rate, load_checkpoint, noise_prediction_loss, read_checkpoint_meta, resume_message, run_steps,
+    save_checkpoint, train,
 )
 from workshop_astro.unet import UNetConfig
 
@@ -52,6 +53,18 @@ def test_training_steps_decrease_the_loss():
     assert np.mean(r.losses[-10:]) < np.mean(r.losses[:5])
     # the EMA moved away from the initial weights
     assert float(jnp.abs(r.ema.stem.weight - init_state(SMALL, CFG).model.stem.weight).max()) > 0
+
+
+def test_run_steps_alone_takes_a_few_compiled_steps():
+    # the step compiled by the test above (cached per process), on inputs placed as train()
+    # places them (the same shardings): nothing compiles here
+    mesh = data_mesh()
+    progress = RunProgress(_replicated(init_state(SMALL, CFG), mesh), plan=Plan(3, 1, CFG.peak_lr, CFG.min_lr_ratio, 0.1))
+    before = np.asarray(progress.state.model.stem.weight)
+    step_fn = _cached_train_step(VPSDE(), CFG, mesh)
+    assert run_steps(step_fn, progress, _replicated(jnp.asarray(_data()), mesh)) == "planned"
+    assert int(progress.state.step) == 3 and len(progress.losses) == 3 and np.isfinite(progress.losses).all()
+    assert not np.allclose(np.asarray(progress.state.model.stem.weight), before)
 
 
 def test_edm_recipe_decreases_its_loss_on_standardised_data():

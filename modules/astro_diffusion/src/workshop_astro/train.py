@@ -12,8 +12,11 @@
   cosine decay to ``min_lr_ratio`` of the peak) is computed from the *planned* number of
   steps and passed to the compiled step, so planning never recompiles. EMA weights are
   kept for sampling.
-* **Budget**: :func:`train` compiles, measures the step time, then plans as many steps as
-  fit in the budget (and stops at the deadline whatever happens on a shared machine).
+* **Budget**: :func:`train` compiles, measures the step time (:func:`compile_and_measure`),
+  then plans as many steps as fit in the budget (:func:`plan_steps`), and the loop
+  (:func:`run_steps`) re-plans from the recent pace and stops at the deadline whatever
+  happens on a shared machine. How a call runs (budget, checkpoint, progress, mesh) is a
+  :class:`RunOptions`; what is learned is a :class:`TrainConfig`.
 * **Checkpoints**: one file, written to a temporary name and moved into place
   (``os.replace``), holding the model, the EMA, the optimiser state, the PRNG key, the
   step, the plan and the loss history. ``Ctrl-C`` saves; calling :func:`train` again
@@ -64,6 +67,15 @@ __all__ = [
     "load_checkpoint",
     "read_checkpoint_meta",
     "check_resumable",
+    "RunOptions",
+    "RunProgress",
+    "measured_step_time",
+    "plan_steps",
+    "replan_total",
+    "checkpoint_meta",
+    "start_or_resume",
+    "compile_and_measure",
+    "run_steps",
     "train",
 ]
 
@@ -110,6 +122,46 @@ class TrainConfig:
 
 #: The training objectives :class:`TrainConfig` accepts.
 RECIPES = ("edm", "eps")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How one call of :func:`train` runs: its budget, checkpoint, progress and devices.
+
+    :class:`TrainConfig` says what is learned (a checkpoint must match it to resume);
+    these options may differ from one call to the next.
+
+    Arguments:
+        budget_s: wall-clock seconds for the whole call (compilation included); the
+            number of steps is planned from the measured step time.
+        max_steps: an upper bound on (or, without a budget, the exact) number of steps.
+        checkpoint: file to resume from (if it exists) and to save into.
+        checkpoint_every_s: seconds between periodic checkpoints.
+        progress: show a tqdm bar (loss, steps/s, ETA).
+        callback: ``callback(step, loss)`` after every step (may raise ``KeyboardInterrupt``).
+        mesh: device mesh for data parallelism (default: all visible devices).
+        measure_steps: timed steps after the compiling one, to measure the step time.
+        reserve_fn: ``reserve_fn(step_time_s, compile_s) -> seconds`` to leave free at the
+            end of the budget for what follows training (sampling, evaluation), estimated
+            from the measured costs; the deadline moves earlier by that much.
+
+    >>> RunOptions(max_steps=10).checkpoint is None
+    True
+    """
+
+    budget_s: float | None = None
+    max_steps: int | None = None
+    checkpoint: str | os.PathLike | None = None
+    checkpoint_every_s: float = 60.0
+    progress: bool = True
+    callback: Callable[[int, float], None] | None = None
+    mesh: Mesh | None = None
+    measure_steps: int = 3
+    reserve_fn: Callable[[float, float], float] | None = None
+
+    def __post_init__(self):
+        if self.budget_s is None and self.max_steps is None:
+            raise ValueError("give a time budget (budget_s) or a number of steps (max_steps)")
 
 
 @dataclass
@@ -177,6 +229,68 @@ def learning_rate(step: int, plan: Plan) -> np.float32:
         return np.float32(plan.peak_lr * (step + 1) / w)
     frac = min(max((step - w) / max(plan.total_steps - w, 1), 0.0), 1.0)
     return np.float32(plan.peak_lr * (plan.min_lr_ratio + (1 - plan.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac))))
+
+
+# --------------------------------------------------------------------------- planning
+
+#: Share of the time left that the plan fills with steps (the rest absorbs jitter).
+PLAN_FILL = 0.97
+
+
+def measured_step_time(times: list[float]) -> float:
+    """The step time from the first timed steps: the median without the first (which compiles).
+
+    >>> measured_step_time([9.0, 0.5, 0.4, 0.6])
+    0.5
+    """
+    return float(np.median(times[1:])) if len(times) > 1 else times[0]
+
+
+def plan_steps(cfg: TrainConfig, step_time_s: float, steps_done: int, seconds_left: float | None,
+               max_steps: int | None) -> Plan:
+    """The plan of a fresh run: as many steps as fit in ``seconds_left``, and the schedule.
+
+    Arguments:
+        cfg: gives the learning-rate schedule (peak, warm-up, floor).
+        step_time_s: the measured seconds per step.
+        steps_done: steps already taken (those that measured the step time).
+        seconds_left: seconds until the deadline, or ``None`` without a budget.
+        max_steps: an upper bound on the total (the exact total without a budget).
+
+    Returns:
+        A :class:`Plan` whose warm-up is at most a fifth of its steps.
+
+    >>> plan_steps(TrainConfig(warmup_steps=50), 0.5, 4, 100.0, None).total_steps
+    198
+    """
+    if seconds_left is None:
+        if max_steps is None:
+            raise ValueError("plan_steps needs seconds_left (a budget) or max_steps")
+        total = max_steps
+    else:
+        total = steps_done + max(0, int(PLAN_FILL * seconds_left / step_time_s))
+        if max_steps is not None:
+            total = min(total, max_steps)
+    warm = min(cfg.warmup_steps, max(1, total // 5))
+    return Plan(int(total), int(warm), cfg.peak_lr, cfg.min_lr_ratio, step_time_s)
+
+
+def replan_total(step: int, pace_s: float, seconds_left: float, max_steps: int | None = None,
+                 ceiling: int | None = None) -> int:
+    """A new total number of steps from the recent pace, so the schedule ends with the budget.
+
+    On a shared machine the step time drifts; the total follows it, bounded by
+    ``max_steps`` and by ``ceiling`` (a resumed run's plan is never extended).
+
+    >>> replan_total(100, 0.5, 10.0, ceiling=110)
+    110
+    """
+    total = step + max(1, int(PLAN_FILL * seconds_left / pace_s))
+    if max_steps is not None:
+        total = min(total, max_steps)
+    if ceiling is not None:
+        total = min(total, ceiling)
+    return total
 
 
 def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
@@ -383,172 +497,250 @@ def resume_message(path, step: int, plan: Plan, budget_then: float | None, budge
     return f"{head}: the plan is kept; it stops early if the budget ends first"
 
 
-def train(
-    data: np.ndarray,
-    unet: UNetConfig,
-    cfg: TrainConfig = TrainConfig(),
-    *,
-    sde: SDE | None = None,
-    budget_s: float | None = None,
-    max_steps: int | None = None,
-    checkpoint: str | os.PathLike | None = None,
-    checkpoint_every_s: float = 60.0,
-    progress: bool = True,
-    callback: Callable[[int, float], None] | None = None,
-    mesh: Mesh | None = None,
-    measure_steps: int = 3,
-    reserve_fn: Callable[[float, float], float] | None = None,
-) -> TrainResult:
+# --------------------------------------------------------------------------- resuming
+
+
+@dataclass
+class RunProgress:
+    """Where a run stands: what its checkpoint holds and what :func:`train` returns.
+
+    ``budget_s`` is the budget the plan was made for (a resumed run keeps its first
+    run's); ``resumed_from`` the step a checkpoint resumed at (0 for a fresh run).
+    """
+
+    state: TrainState
+    losses: list[float] = field(default_factory=list)
+    plan: Plan | None = None
+    resumed_from: int = 0
+    budget_s: float | None = None
+
+
+def checkpoint_meta(progress: RunProgress, unet: UNetConfig, cfg: TrainConfig, sde: SDE, stopped: str) -> dict:
+    """The JSON header :func:`train` writes beside the state (read back by :func:`start_or_resume`)."""
+    plan = progress.plan
+    return dict(unet=unet.as_dict(), train=asdict(cfg), plan=asdict(plan) if plan else None,
+                losses=progress.losses, stopped=stopped, sde=type(sde).__name__, budget_s=progress.budget_s)
+
+
+def start_or_resume(path: Path | None, unet: UNetConfig, cfg: TrainConfig, run: RunOptions,
+                    optimizer=None) -> RunProgress:
+    """Fresh weights, or the state, plan and losses of the checkpoint at ``path`` if it exists.
+
+    A resumed run keeps its plan and prints one line saying so (:func:`resume_message`).
+
+    Raises:
+        CheckpointError: the file cannot be resumed (another network or recipe, damaged,
+            diverged); raised before anything is compiled.
+    """
+    state = init_state(unet, cfg, optimizer)
+    if path is None or not path.is_file():
+        return RunProgress(state, budget_s=run.budget_s)
+    check_resumable(path, read_checkpoint_meta(path), unet, cfg)
+    state, meta = load_checkpoint(path, like=state)
+    progress = RunProgress(state, list(meta.get("losses", [])), resumed_from=int(state.step), budget_s=run.budget_s)
+    if meta.get("plan"):
+        progress.plan = Plan(**meta["plan"])
+        progress.budget_s = meta.get("budget_s")
+        print(resume_message(path, progress.resumed_from, progress.plan, progress.budget_s, run.budget_s,
+                             run.max_steps), flush=True)
+    return progress
+
+
+class _Checkpoints:
+    """Saves a run's progress into one file: periodically, on interrupt and at the end."""
+
+    def __init__(self, path: Path | None, every_s: float, meta: Callable[[str], dict]):
+        self.path, self.every_s, self.meta = path, every_s, meta
+        self.last = time.monotonic()
+
+    def save(self, state: TrainState, stopped: str) -> None:
+        if self.path is not None:
+            save_checkpoint(self.path, state, self.meta(stopped))
+            self.last = time.monotonic()
+
+    def save_if_due(self, state: TrainState) -> None:
+        if self.path is not None and time.monotonic() - self.last > self.every_s:
+            self.save(state, "running")
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def compile_and_measure(step_fn, progress: RunProgress, data: jax.Array, provisional: Plan, n_timed: int,
+                        max_steps: int | None = None, callback=None) -> list[float]:
+    """Take the first ``1 + n_timed`` steps (the first compiles) and return their durations in seconds.
+
+    ``progress`` advances (state, losses); it stops early at ``max_steps``. The learning
+    rate follows ``provisional`` (the real plan needs these times).
+    """
+    times = []
+    for _ in range(1 + n_timed):
+        s = int(progress.state.step)
+        t0 = time.perf_counter()
+        progress.state, loss = step_fn(progress.state, data, learning_rate(s, provisional))
+        progress.losses.append(float(loss))
+        times.append(time.perf_counter() - t0)
+        if callback:
+            callback(s + 1, progress.losses[-1])
+        if max_steps is not None and int(progress.state.step) >= max_steps:
+            break
+    return times
+
+
+def run_steps(step_fn, progress: RunProgress, data: jax.Array, *, deadline: float | None = None,
+              max_steps: int | None = None, after_step: Callable[[int, float], None] | None = None,
+              clock: Callable[[], float] = time.monotonic) -> str:
+    """Take the planned steps of ``progress.plan``; returns why it stopped: ``"planned"`` or ``"deadline"``.
+
+    With a ``deadline`` (a ``clock()`` time) it stops when half a step no longer fits,
+    and re-plans the total from the recent pace every twentieth of the run (at least
+    every 10 steps), so the cosine schedule ends when the budget does; a resumed plan
+    (``progress.resumed_from``) is never extended. ``progress`` advances step by step,
+    so an exception raised by ``after_step(step, loss)`` leaves it at the last step.
+    """
+    plan = progress.plan
+    start = s = int(progress.state.step)
+    ceiling = plan.total_steps if progress.resumed_from else None
+    replan_every = max(10, (plan.total_steps - start) // 20)
+    t_window = clock()
+    while s < plan.total_steps:
+        if deadline is not None:
+            now = clock()
+            if now + 0.5 * plan.step_time_s > deadline:
+                return "deadline"
+            if s > start and (s - start) % replan_every == 0:
+                pace = (now - t_window) / replan_every
+                plan.total_steps = replan_total(s, pace, deadline - now, max_steps, ceiling)
+                t_window = now
+        progress.state, loss = step_fn(progress.state, data, learning_rate(s, plan))
+        s += 1
+        progress.losses.append(float(loss))
+        if after_step is not None:
+            after_step(s, progress.losses[-1])
+    return "planned"
+
+
+class _LossBar:
+    """A tqdm bar with the smoothed loss, following the plan's total when it is re-planned."""
+
+    def __init__(self, total: int, start: int, last_loss: float | None):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, initial=start, desc="training", unit="step", dynamic_ncols=True)
+        self.smooth = last_loss
+
+    def step(self, loss: float, total: int) -> None:
+        if self.bar.total != total:
+            self.bar.total = total
+            self.bar.refresh()
+        self.smooth = loss if self.smooth is None else 0.95 * self.smooth + 0.05 * loss
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{self.smooth:.4f}", refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _replicated(tree, mesh: Mesh):
+    # Every array of ``tree`` on every device of ``mesh`` (parameters and the training set).
+    arrays, static = eqx.partition(tree, eqx.is_array)
+    return eqx.combine(jax.device_put(arrays, NamedSharding(mesh, P())), static)
+
+
+def _measure_and_plan(step_fn, progress: RunProgress, data: jax.Array, cfg: TrainConfig, run: RunOptions,
+                      deadline: float | None) -> float | None:
+    # Compile, time the first steps and set progress.plan; returns the deadline, moved
+    # earlier by what run.reserve_fn keeps for after training.
+    provisional = Plan(run.max_steps or 10**9, cfg.warmup_steps, cfg.peak_lr, cfg.min_lr_ratio)
+    times = compile_and_measure(step_fn, progress, data, provisional, run.measure_steps, run.max_steps, run.callback)
+    step_time = measured_step_time(times)
+    if deadline is not None and run.reserve_fn is not None:
+        deadline -= max(0.0, float(run.reserve_fn(step_time, times[0])))
+    left = None if deadline is None else deadline - time.monotonic()
+    progress.plan = plan_steps(cfg, step_time, int(progress.state.step), left, run.max_steps)
+    return deadline
+
+
+def _run_options(run: RunOptions | None, options: dict) -> RunOptions:
+    # train(..., budget_s=..., checkpoint=...) as before, or train(..., RunOptions(...)).
+    known = RunOptions.__dataclass_fields__
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise TypeError(f"train() got unknown option(s) {', '.join(unknown)}; the options are "
+                        f"{', '.join(known)} (see RunOptions)")
+    if run is None:
+        return RunOptions(**options)
+    return replace(run, **options) if options else run
+
+
+def train(data: np.ndarray, unet: UNetConfig, cfg: TrainConfig = TrainConfig(), run: RunOptions | None = None,
+          *, sde: SDE | None = None, **options) -> TrainResult:
     """Train a :class:`~workshop_astro.unet.UNet` on ``data`` for a time budget or a number of steps.
 
     Arguments:
         data: training images ``(N, C, H, W)`` in ``[-1, 1]``.
         unet, cfg: the model size and the hyper-parameters.
+        run: the :class:`RunOptions` (budget, steps, checkpoint, progress, mesh, ...);
+            or give them as keywords, ``train(data, unet, cfg, max_steps=100)``
+            (keywords override the fields of ``run``).
         sde: the forward SDE (default :class:`~workshop_astro.sde.VPSDE`).
-        budget_s: wall-clock seconds for the whole call (compilation included); the
-            number of steps is planned from the measured step time.
-        max_steps: an upper bound on (or, without a budget, the exact) number of steps.
-        checkpoint: file to resume from (if it exists) and to save into.
-        checkpoint_every_s: seconds between periodic checkpoints.
-        progress: show a tqdm bar (loss, steps/s, ETA).
-        callback: ``callback(step, loss)`` after every step (may raise ``KeyboardInterrupt``).
-        mesh: device mesh for data parallelism (default: all visible devices).
-        reserve_fn: ``reserve_fn(step_time_s, compile_s) -> seconds`` to leave free at the
-            end of the budget for what follows training (sampling, evaluation), estimated
-            from the measured costs; the deadline moves earlier by that much.
 
     Returns:
-        A :class:`TrainResult`. On ``KeyboardInterrupt`` the state is saved to
-        ``checkpoint`` first and the interrupt is re-raised.
+        A :class:`TrainResult`. On ``KeyboardInterrupt`` the state is saved to the
+        checkpoint first and the interrupt is re-raised.
+
+    The pieces, each usable alone: :func:`start_or_resume` (fresh weights or a
+    checkpoint), :func:`compile_and_measure` and :func:`plan_steps` (the plan),
+    :func:`run_steps` (the loop), :func:`checkpoint_meta` (what is saved).
     """
-    if budget_s is None and max_steps is None:
-        raise ValueError("give a time budget (budget_s) or a number of steps (max_steps)")
+    run = _run_options(run, options)
     t_start = time.monotonic()
-    deadline = None if budget_s is None else t_start + budget_s
+    deadline = None if run.budget_s is None else t_start + run.budget_s
     sde = sde or VPSDE()
-    mesh = mesh or data_mesh()
+    mesh = run.mesh or data_mesh()
     ndev = mesh.devices.size
     if cfg.batch_size % ndev:
         cfg = replace(cfg, batch_size=ndev * math.ceil(cfg.batch_size / ndev))
-    optimizer = make_optimizer(cfg)
-    state = init_state(unet, cfg, optimizer)
-    plan: Plan | None = None
-    losses: list[float] = []
-    resumed_from = 0
-    ckpt = Path(checkpoint) if checkpoint is not None else None
-    budget_planned = budget_s
-    if ckpt is not None and ckpt.is_file():
-        check_resumable(ckpt, read_checkpoint_meta(ckpt), unet, cfg)
-        state, meta = load_checkpoint(ckpt, like=state)
-        plan = Plan(**meta["plan"]) if meta.get("plan") else None
-        losses = list(meta.get("losses", []))
-        resumed_from = int(state.step)
-        if plan is not None:
-            budget_planned = meta.get("budget_s")
-            print(resume_message(ckpt, resumed_from, plan, budget_planned, budget_s, max_steps), flush=True)
+    ckpt = Path(run.checkpoint) if run.checkpoint is not None else None
+    progress = start_or_resume(ckpt, unet, cfg, run, make_optimizer(cfg))
 
-    replicated = NamedSharding(mesh, P())
-    arrays, static = eqx.partition(state, eqx.is_array)
-    state = eqx.combine(jax.device_put(arrays, replicated), static)
-    data_dev = jax.device_put(jnp.asarray(data, jnp.float32), replicated)
+    progress.state = _replicated(progress.state, mesh)
+    data_dev = _replicated(jnp.asarray(data, jnp.float32), mesh)
     step_fn = _cached_train_step(sde, cfg, mesh)
-
-    def meta_now(stopped: str) -> dict:
-        return dict(unet=unet.as_dict(), train=asdict(cfg), plan=asdict(plan) if plan else None,
-                    losses=losses, stopped=stopped, sde=type(sde).__name__, budget_s=budget_planned)
-
-    provisional = Plan(max_steps or 10**9, cfg.warmup_steps, cfg.peak_lr, cfg.min_lr_ratio)
-    step_time = plan.step_time_s if plan else None
+    checkpoints = _Checkpoints(ckpt, run.checkpoint_every_s,
+                               lambda stopped: checkpoint_meta(progress, unet, cfg, sde, stopped))
     bar = None
-    stopped = "planned"
-    last_ckpt = time.monotonic()
     try:
-        # Compile and measure, unless resuming a planned run.
-        if plan is None:
-            n_measure = 1 + measure_steps
-            times = []
-            for i in range(n_measure):
-                s = int(state.step)
-                t0 = time.perf_counter()
-                state, loss = step_fn(state, data_dev, learning_rate(s, provisional))
-                losses.append(float(loss))
-                times.append(time.perf_counter() - t0)
-                if callback:
-                    callback(s + 1, losses[-1])
-                if max_steps is not None and int(state.step) >= max_steps:
-                    break
-            step_time = float(np.median(times[1:])) if len(times) > 1 else times[0]
-            if budget_s is not None and reserve_fn is not None:
-                deadline -= max(0.0, float(reserve_fn(step_time, times[0])))
-            if budget_s is not None:
-                left = deadline - time.monotonic()
-                total = int(state.step) + max(0, int(0.97 * left / step_time))
-                if max_steps is not None:
-                    total = min(total, max_steps)
-            else:
-                total = max_steps
-            warm = min(cfg.warmup_steps, max(1, total // 5))
-            plan = Plan(int(total), int(warm), cfg.peak_lr, cfg.min_lr_ratio, step_time)
-        total = plan.total_steps
-        start = int(state.step)
-        ceiling = total if resumed_from else None  # a resumed plan is kept: never extended
-        if progress:
-            from tqdm.auto import tqdm
+        if progress.plan is None:  # compile and measure, unless resuming a planned run
+            deadline = _measure_and_plan(step_fn, progress, data_dev, cfg, run, deadline)
+        if run.progress:
+            bar = _LossBar(progress.plan.total_steps, int(progress.state.step),
+                           progress.losses[-1] if progress.losses else None)
 
-            bar = tqdm(total=total, initial=start, desc="training", unit="step", dynamic_ncols=True)
-        smooth = losses[-1] if losses else None
-        replan_every = max(10, (total - start) // 20)
-        t_window = time.monotonic()
-        s = start
-        while s < total:
-            if deadline is not None:
-                now = time.monotonic()
-                if now + 0.5 * step_time > deadline:
-                    stopped = "deadline"
-                    break
-                # On a shared machine the step time drifts: re-plan from the recent pace
-                # so the cosine schedule still ends when the budget does.
-                if s > start and (s - start) % replan_every == 0:
-                    pace = (now - t_window) / replan_every
-                    new_total = s + max(1, int(0.97 * (deadline - now) / pace))
-                    if max_steps is not None:
-                        new_total = min(new_total, max_steps)
-                    if ceiling is not None:
-                        new_total = min(new_total, ceiling)
-                    plan.total_steps = total = new_total
-                    if bar is not None:
-                        bar.total = total
-                        bar.refresh()
-                    t_window = now
-            state, loss = step_fn(state, data_dev, learning_rate(s, plan))
-            s += 1
-            lv = float(loss)
-            losses.append(lv)
-            smooth = lv if smooth is None else 0.95 * smooth + 0.05 * lv
+        def after_step(step: int, loss: float) -> None:
             if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{smooth:.4f}", refresh=False)
-            if callback:
-                callback(s, lv)
-            if ckpt is not None and time.monotonic() - last_ckpt > checkpoint_every_s:
-                save_checkpoint(ckpt, state, meta_now("running"))
-                last_ckpt = time.monotonic()
+                bar.step(loss, progress.plan.total_steps)
+            if run.callback:
+                run.callback(step, loss)
+            checkpoints.save_if_due(progress.state)
+
+        stopped = run_steps(step_fn, progress, data_dev, deadline=deadline, max_steps=run.max_steps,
+                            after_step=after_step)
     except KeyboardInterrupt:
         if bar is not None:
-            bar.close()
-        if ckpt is not None and plan is not None:
-            save_checkpoint(ckpt, state, meta_now("interrupted"))
-            print(f"\ninterrupted at step {int(state.step)}: saved {ckpt}; run again to resume", flush=True)
+            bar.close()  # before the message below
+        if ckpt is not None and progress.plan is not None:
+            checkpoints.save(progress.state, "interrupted")
+            print(f"\ninterrupted at step {int(progress.state.step)}: saved {ckpt}; run again to resume", flush=True)
         raise
     finally:
         if bar is not None:
             bar.close()
-    if ckpt is not None:
-        save_checkpoint(ckpt, state, meta_now(stopped))
-    seconds = time.monotonic() - t_start
+    checkpoints.save(progress.state, stopped)
+    step_time = progress.plan.step_time_s
     return TrainResult(
-        model=state.model, ema=state.ema, losses=losses, plan=plan, steps_done=int(state.step),
-        seconds=seconds, step_time_s=step_time,
+        model=progress.state.model, ema=progress.state.ema, losses=progress.losses, plan=progress.plan,
+        steps_done=int(progress.state.step), seconds=time.monotonic() - t_start, step_time_s=step_time,
         images_per_s=(cfg.batch_size / step_time) if step_time else None,
-        stopped=stopped, resumed_from=resumed_from,
+        stopped=stopped, resumed_from=progress.resumed_from,
     )
