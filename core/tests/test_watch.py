@@ -65,3 +65,30 @@ def test_check_watch_needs_a_notebook(fake_dist):
     res = CliRunner().invoke(main, ["check", "tinywatch", "--watch"])
     assert res.exit_code == 2
     assert "--watch needs a notebook" in res.output
+
+
+@pytest.mark.timeout(60)
+def test_check_watch_reports_an_unreadable_save_and_goes_on_watching(fake_dist, tmp_path, monkeypatch):
+    from workshop._errors import UsageProblem
+
+    fake_dist({"tinywatch": ("workshop_tinywatch_plugin", TINY_PLUGIN)},
+              extra_modules={"workshop_tinywatch/__init__.py": ""})
+    nb = tmp_path / "01_one.ipynb"
+    nb.write_text("{}")
+    saves = iter(["half a notebo", '{"cells": []}'])
+    checked = []
+
+    def check_notebook(decl, path, timeout):
+        checked.append(path.read_text())
+        if len(checked) == 3:
+            raise KeyboardInterrupt
+        threading.Thread(target=nb.write_text, args=(next(saves),)).start()
+        if len(checked) == 2:
+            raise UsageProblem(f"cannot read the notebook {path}")
+        return 0, 0, 0
+
+    monkeypatch.setattr(_cli_learning, "_check_notebook", check_notebook)
+    res = CliRunner().invoke(main, ["check", "tinywatch", str(nb), "--watch", "--every", "0.01"])
+    assert res.exit_code == 130, res.output
+    assert checked == ["{}", "half a notebo", '{"cells": []}']
+    assert "cannot check: cannot read the notebook" in res.output

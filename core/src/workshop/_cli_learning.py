@@ -380,11 +380,17 @@ def _watch_notebooks(decl, notebook: Path, timeout: int, interval: float) -> Non
     def paths() -> list[Path]:
         return _notebooks_in(decl, notebook) if folder else [notebook]
 
+    checked: set[Path] = set()
+
     def on_save(path: Path) -> None:
         try:
             _check_notebook(decl, path, timeout)
-        except UsageProblem as exc:  # unreadable just now (half saved, not a notebook): say so, keep watching
+        except UsageProblem as exc:
+            if path not in checked:  # not a notebook to begin with: a usage error
+                raise
+            # It was one; unreadable just now (a save being written, a bad edit): say so, keep watching.
             click.echo(click.style("cannot check: ", fg="red", bold=True) + exc.format_message())
+        checked.add(path)
         click.echo(click.style(f"\nWatching {notebook}: save to check again; Ctrl-C stops.", dim=True))
 
     try:
