@@ -12,7 +12,7 @@ from workshop_wrapup import checks
 from workshop_wrapup.deconvolution import (blur_operator, fourier_tikhonov, make_blurred_scene, naive_deconvolve,
                                            normal_operator, rms_error, tikhonov_deconvolve)
 from workshop_wrapup.fit import angle_difference, fit_sersic, moment_guess, residuals, to_physical, to_unconstrained
-from workshop_wrapup.inference import sample_posterior, sersic_model
+from workshop_wrapup.inference import sersic_model
 from workshop_wrapup.sersic import PARAM_NAMES, SersicParams, make_galaxy, observed_model, sersic_b
 
 
@@ -55,17 +55,9 @@ def test_unconstrained_round_trip():
     np.testing.assert_allclose(np.array(back, dtype=float), np.array(p, dtype=float), rtol=1e-5)
 
 
-def test_numpyro_posterior_covers_the_truth(galaxy, fitted):
-    post = sample_posterior(jax.random.key(1), galaxy.image, galaxy.psf, galaxy.noise_sigma, start=fitted.params,
-                            num_warmup=100, num_samples=100)
-    assert post.divergences <= 2
-    truth = galaxy.truth.as_dict()
-    for name in PARAM_NAMES:
-        z = abs(post.mean[name] - truth[name]) / post.std[name]
-        assert z < 4, (name, post.mean[name], post.std[name], truth[name])
-        assert post.std[name] > 0
-    # The posterior is informative: far narrower than the priors.
-    assert post.std["n"] < 0.2 and post.std["r_eff"] < 0.2
+# The NUTS posterior of this galaxy at these sizes (sample_posterior, 100 warm-up + 100
+# samples) is asserted to cover the truth in test_wrapup_demo.py, on the tour's own run:
+# running the same sampler twice cost CI a NUTS compilation and chain for nothing.
 
 
 def test_lineax_cg_matches_closed_form_and_beats_naive_inverse():
