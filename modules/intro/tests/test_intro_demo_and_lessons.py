@@ -10,7 +10,7 @@ from workshop import RunContext
 from workshop._plugins import registry
 from workshop.hardware import detect
 from workshop.lessons import build
-from workshop_intro.demos import tour
+from workshop_intro.demos.tour import tour
 
 
 @pytest.fixture(scope="module")

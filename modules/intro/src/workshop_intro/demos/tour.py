@@ -7,9 +7,9 @@ import jax.numpy as jnp
 
 from workshop import RunContext
 
-from . import langevin as lv
-from .figures import langevin_figure
-from .timing import POLYNOMIAL_ROUNDS, grad_vs_finite_differences, jit_speedup, polynomial_chain, vmap_vs_loop
+from .. import langevin as lv
+from ..figures import langevin_figure
+from ..timing import POLYNOMIAL_ROUNDS, grad_vs_finite_differences, jit_speedup, polynomial_chain, vmap_vs_loop
 
 # (elements for the jit timing, examples for vmap, particles, Langevin steps, timing repeats)
 SIZES = {
