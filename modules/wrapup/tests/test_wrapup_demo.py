@@ -9,7 +9,7 @@ import pytest
 from workshop import RunContext
 from workshop.hardware import detect
 
-from workshop_wrapup.demos import tour
+from workshop_wrapup.demos.tour import tour
 from workshop_wrapup.multihost import example_data, reference_statistics
 from workshop_wrapup.sersic import PARAM_NAMES
 

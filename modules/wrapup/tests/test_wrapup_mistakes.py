@@ -72,7 +72,7 @@ def _ecosystem_cases():
         ("sersic_residuals", res(lambda u, psf: sersic_image(to_physical(u), psf.shape)), "PSF"),
         ("sersic_residuals", res(lambda u, psf: observed_model(SersicParams(*u), psf)), "to_physical"),
         # solution.value without to_physical; the free coordinates of the truth stand in for a 10 s fit
-        ("fit_galaxy", lambda img, psf, s: to_unconstrained(checks._sersic_args(seed=5).truth), "free (unconstrained)"),
+        ("fit_galaxy", lambda img, psf, s: to_unconstrained(checks.ecosystem._sersic_args(seed=5).truth), "free (unconstrained)"),
         ("normal_operator", op(lambda K, lam, x: K.mv(K.mv(x)) + lam * x), "transpose is missing"),
         ("normal_operator", op(lambda K, lam, x: K.transpose().mv(K.mv(x))), "lam * x is missing"),
         ("normal_operator", op(lambda K, lam, x: K.mv(x) + lam * x), "K + lam I"),

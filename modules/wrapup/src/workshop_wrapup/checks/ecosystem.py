@@ -1,7 +1,7 @@
-"""Checks for the wrap-up exercises: each takes the participant's function.
+"""Checks for lessons 03-04: a Sérsic galaxy fitted with Optimistix, a deconvolution with
+Lineax, and the galaxy's posterior with NumPyro.
 
-They run on whatever devices the notebook's kernel has (the lessons start it with eight
-simulated CPU devices) and compare with the reference code of this package.
+They compare the participant's function with the reference code of this package.
 """
 
 from __future__ import annotations
@@ -11,88 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 from workshop.checking import CheckFailed, NotAttempted, assert_close, call, describe, expect
 
-from .sersic import PARAM_NAMES, SersicParams, make_galaxy
+from ..sersic import PARAM_NAMES, SersicParams, make_galaxy
 
-
-def _mesh():
-    from .sharding import data_mesh
-
-    return data_mesh()
-
-
-def shard_batch(candidate) -> str:
-    """``shard_batch(batch, mesh)`` returns the batch on the mesh, rows split over ``"data"``."""
-    from jax.sharding import NamedSharding
-    from jax.sharding import PartitionSpec as P
-
-    mesh = _mesh()
-    n = mesh.size
-    batch = jnp.arange(2 * n * 3 * 4, dtype=jnp.float32).reshape(2 * n, 3, 4)
-    got = call(candidate, batch, mesh, what=f"a batch of shape {batch.shape} and a {n}-device mesh")
-    expect(isinstance(got, jax.Array), f"expected a jax.Array, got {describe(got)}",
-           hint="use jax.device_put(batch, NamedSharding(mesh, P('data')))")
-    assert_close(got, batch, what="the sharded batch", hint="sharding moves data, it must not change any value")
-    wanted = NamedSharding(mesh, P("data"))
-    if not got.sharding.is_equivalent_to(wanted, batch.ndim):
-        shapes = sorted({tuple(s.data.shape) for s in got.addressable_shards})
-        raise CheckFailed(
-            f"each device should hold {2} of the {2 * n} rows; the pieces on the devices have shape(s) {shapes}",
-            hint="split the leading (batch) axis: PartitionSpec('data'); P() copies everything to every device, "
-                 "and P(None, 'data') splits the second axis",
-        )
-    spec = getattr(got.sharding, "spec", None)
-    expect(spec is not None and len(spec) > 0 and spec[0] in ("data", ("data",)),
-           f"the sharding is {got.sharding}; expected a NamedSharding with PartitionSpec('data')",
-           hint="NamedSharding(mesh, P('data')) names the mesh axis the rows are split over")
-    return f"rows split over {n} device(s)"
-
-
-def sum_of_squares(candidate) -> str:
-    """``sum_of_squares(x, mesh)`` computes ``Σ x²`` with ``jax.shard_map`` and ``psum``.
-
-    Tested on two sizes of ``x`` with a non-zero mean, so that a sum of ``x`` (not of its
-    squares), a mean, a ``pmean`` and one device's part all give numbers of their own.
-    """
-    from .sharding import shard_rows
-
-    mesh = _mesh()
-    n = mesh.size
-    for rows, seed in ((4 * n, 0), (2 * n, 1)):
-        x = 0.5 + jax.random.normal(jax.random.key(seed), (rows, 5))
-        xs = shard_rows(x, mesh)
-        got = call(candidate, xs, mesh, what=f"x of shape {x.shape} split over {n} device(s)")
-        got_arr = jnp.asarray(got)
-        if got_arr.shape == (n,) and n > 1:
-            raise CheckFailed("you returned one partial sum per device, not the global sum",
-                              hint="add them up across devices inside the function with jax.lax.psum(local, 'data') "
-                                   "and use out_specs=P()")
-        total = jnp.sum(x**2)
-        first = jnp.sum(x[: rows // n] ** 2)
-        mistakes = {
-            "it is the sum of x, not of x²": (jnp.sum(x), "square first: jnp.sum(local ** 2), then psum"),
-            "it is a mean, not a sum": (jnp.mean(x**2), "use jnp.sum on each device, not jnp.mean"),
-            "it is the mean over devices (pmean), not the sum (psum)":
-                (total / n, "combine the partial sums with jax.lax.psum, which adds; pmean averages"),
-            "it squares sums instead of summing squares":
-                (jnp.sum(x) ** 2, "square each element before summing: jnp.sum(local ** 2)"),
-        }
-        if n > 1:
-            mistakes["it squares each device's sum instead of summing squares"] = (
-                jnp.sum(jnp.sum(x.reshape(n, -1), axis=1) ** 2),
-                "square each element before summing: jnp.sum(local ** 2), then psum")
-        if n > 1:
-            mistakes["it is only the first device's part: the partial sums were not added"] = (
-                first, "inside the shard_map add the partial sums with jax.lax.psum(local, 'data'); "
-                       "out_specs=P() then returns that one global value")
-        assert_close(got_arr, total, what=f"the sum of squares of x with shape {x.shape}", rtol=1e-4,
-                     hint="each device sums the squares of its own rows; jax.lax.psum adds those partial sums",
-                     mistakes=mistakes)
-    text = str(jax.make_jaxpr(lambda a: candidate(a, mesh))(xs))
-    expect("shard_map" in text, "the result is right, but it was not computed with jax.shard_map",
-           hint="wrap a per-device function: jax.shard_map(f, mesh=mesh, in_specs=P('data'), out_specs=P())")
-    expect("psum" in text, "the shard_map has no psum: with more than one device each would return only its own part",
-           hint="inside the per-device function, combine the local sums with jax.lax.psum(local, 'data')")
-    return f"checked on {n} device(s); shard_map and psum are in the program"
+__all__ = ["sersic_residuals", "fit_galaxy", "normal_operator", "sersic_model"]
 
 
 def _sersic_args(seed: int = 3, size: int = 32):
@@ -103,8 +24,8 @@ def _sersic_args(seed: int = 3, size: int = 32):
 
 def sersic_residuals(candidate) -> str:
     """``residuals(u, args)`` returns ``(model - data) / σ`` for free coordinates ``u``."""
-    from .fit import residuals, to_physical, to_unconstrained
-    from .sersic import observed_model, sersic_image
+    from ..fit import residuals, to_physical, to_unconstrained
+    from ..sersic import observed_model, sersic_image
 
     galaxy = _sersic_args()
     args = (galaxy.image, galaxy.psf, galaxy.noise_sigma)
@@ -144,7 +65,7 @@ def sersic_residuals(candidate) -> str:
 
 def fit_galaxy(candidate) -> str:
     """``fit_galaxy(image, psf, sigma)`` returns the best-fit :class:`SersicParams` (physical units)."""
-    from .fit import angle_difference
+    from ..fit import angle_difference
 
     galaxy = _sersic_args(seed=5)
     got = call(candidate, galaxy.image, galaxy.psf, galaxy.noise_sigma, what="a 32×32 synthetic galaxy")
@@ -169,7 +90,7 @@ def fit_galaxy(candidate) -> str:
     limits = {"amplitude": 0.1, "r_eff": 0.1, "n": 0.1, "ellipticity": 0.05, "angle": 0.1, "x0": 0.2, "y0": 0.2}
     bad = [k for k in PARAM_NAMES if not errors[k] <= limits[k]]
     if bad and all(np.isfinite(values)):
-        from .fit import to_physical
+        from ..fit import to_physical
 
         q = to_physical(jnp.asarray(values, jnp.float32))
         if abs(float(q.r_eff) / float(t.r_eff) - 1) < 0.1 and abs(float(q.x0) - float(t.x0)) < 0.5:
@@ -186,7 +107,7 @@ def fit_galaxy(candidate) -> str:
 
 def _asymmetric_psf(shape: tuple[int, int]) -> jax.Array:
     """A normalised PSF with a tail to one side: its transpose (correlation) differs from itself."""
-    from .sersic import gaussian_psf
+    from ..sersic import gaussian_psf
 
     tail = jnp.roll(gaussian_psf(shape, 1.0), (2, 3), axis=(0, 1))
     psf = 0.6 * gaussian_psf(shape, 1.5) + 0.4 * tail
@@ -242,8 +163,8 @@ def _model_variant(prior_size: int | None = None, scale: str = "sigma", psf: boo
     import numpyro
     import numpyro.distributions as dist
 
-    from .inference import sersic_priors
-    from .sersic import observed_model, sersic_image
+    from ..inference import sersic_priors
+    from ..sersic import observed_model, sersic_image
 
     def model(image, psf_, sigma):
         shape = psf_.shape if prior_size is None else (prior_size, prior_size)
@@ -271,7 +192,7 @@ def sersic_model(candidate) -> str:
     from numpyro import handlers
     from numpyro.infer.util import log_density
 
-    from .inference import sersic_model as reference
+    from ..inference import sersic_model as reference
 
     if not callable(candidate):
         raise CheckFailed(f"expected a function, got {describe(candidate)}", hint='check("wrapup.sersic_model", model)')
