@@ -18,8 +18,9 @@ from workshop.lessons import build_from_text, notebook_text
 
 EXPECTED_FILES = {
     "pyproject.toml", "README.md", "notebooks/01_stable_sums.ipynb", "tests/test_demo_mod_module.py",
-    "src/workshop_demo_mod/__init__.py", "src/workshop_demo_mod/plugin.py", "src/workshop_demo_mod/checks.py",
-    "src/workshop_demo_mod/demos.py", "src/workshop_demo_mod/numerics.py",
+    "src/workshop_demo_mod/__init__.py", "src/workshop_demo_mod/plugin.py", "src/workshop_demo_mod/checks/__init__.py",
+    "src/workshop_demo_mod/checks/stable_sums.py", "src/workshop_demo_mod/demos/__init__.py",
+    "src/workshop_demo_mod/demos/stable_sums.py", "src/workshop_demo_mod/numerics.py",
     "src/workshop_demo_mod/lessons/01_stable_sums.py", "src/workshop_demo_mod/data/scores.txt",
 }
 

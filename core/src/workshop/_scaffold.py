@@ -93,11 +93,11 @@ def workshop_module():
         path="{path}",
         lessons=[Lesson("01_stable_sums", "Stable sums of exponentials", "lessons/01_stable_sums.py", minutes=20)],
         checks=[
-            Check("logsumexp", "{package}.checks:logsumexp", lesson="01_stable_sums",
+            Check("logsumexp", "{package}.checks.stable_sums:logsumexp", lesson="01_stable_sums",
                   summary="log(sum(exp(x))) of a 1-D array, without overflow",
                   hint="exp(x - m) never overflows when m is the largest x; what must you add back?"),
         ],
-        demos=[Demo("softmax", "{package}.demos:softmax_temperatures",
+        demos=[Demo("softmax", "{package}.demos.stable_sums:softmax_temperatures",
                     "softmax of embedded scores at several temperatures", minutes=0.1)],
         datasets=[
             DataEntry("scores.txt", sha256="{scores_sha}", embedded="data/scores.txt",
@@ -144,14 +144,28 @@ def entropy(p: np.ndarray) -> float:
     return float(-np.sum(nz * np.log(nz)))
 '''
 
-CHECKS = '''"""Checks for the exercises of the '{name}' module."""
+CHECKS_INIT = '''"""Checks for the exercises of the '{name}' module, one file per part, mirroring the lessons.
+
+* :mod:`.stable_sums`: lesson 01, stable sums of exponentials.
+
+Every check is re-exported here.
+"""
+
+from __future__ import annotations
+
+from .stable_sums import logsumexp
+
+__all__ = ["logsumexp"]
+'''
+
+CHECKS = '''"""Checks for lesson 01 of the '{name}' module: stable sums of exponentials."""
 
 from __future__ import annotations
 
 import numpy as np
 from workshop.checking import CheckFailed, assert_close, call
 
-from .numerics import logsumexp as _reference
+from ..numerics import logsumexp as _reference
 
 OVERFLOW_HINT = ("np.exp overflows above about 709 and underflows below about -745: subtract the "
                  "largest value m first and return m + log(sum(exp(x - m)))")
@@ -181,13 +195,27 @@ def logsumexp(candidate) -> str:
     return f"matches the reference on {{len(cases)}} inputs, including values near -1000 and +1000"
 '''
 
-DEMOS = '''"""Demos of the '{name}' module (what 'workshop run {name}' calls)."""
+DEMOS_INIT = '''"""Demos of the '{name}' module (what 'workshop run {name}' calls), one file per part.
+
+* :mod:`.stable_sums`: ``softmax``, the softmax of embedded scores at several temperatures.
+
+The demo functions are re-exported here.
+"""
+
+from __future__ import annotations
+
+from .stable_sums import softmax_temperatures
+
+__all__ = ["softmax_temperatures"]
+'''
+
+DEMOS = '''"""The demo of lesson 01 of the '{name}' module: ``workshop run {name} softmax``."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .numerics import entropy, softmax
+from ..numerics import entropy, softmax
 
 
 def softmax_temperatures(ctx) -> dict:
@@ -366,8 +394,10 @@ def scaffold(name: str, dest: Path | None = None, *, title: str | None = None, c
         src / "__init__.py": INIT,
         src / "plugin.py": PLUGIN,
         src / "numerics.py": NUMERICS,
-        src / "checks.py": CHECKS,
-        src / "demos.py": DEMOS,
+        src / "checks" / "__init__.py": CHECKS_INIT,
+        src / "checks" / "stable_sums.py": CHECKS,
+        src / "demos" / "__init__.py": DEMOS_INIT,
+        src / "demos" / "stable_sums.py": DEMOS,
         src / "lessons" / "01_stable_sums.py": LESSON,
         folder / "tests" / f"test_{name}_module.py": TESTS,
     }
