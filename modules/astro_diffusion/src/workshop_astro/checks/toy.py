@@ -303,7 +303,6 @@ def gaussian_score(candidate: Callable) -> str:
 @functools.lru_cache(maxsize=None)
 def _dsm_cases():
     """The DSM check's models and inputs with their reference losses, computed once per process."""
-    import equinox as eqx
     import jax
     import jax.numpy as jnp
 
@@ -318,13 +317,12 @@ def _dsm_cases():
         "a linear model": lambda x, t: -x * (1.0 + t),
         "a zero model": lambda x, t: jnp.zeros_like(x),
     }
-    reference = eqx.filter_jit(dsm_loss_at)
     cases = []
     for name, b in [("the exact mixture score", 16), ("a linear model", 2), ("a zero model", 16)]:
         x0 = gm.sample(jax.random.key(b), b)
         eps = jnp.asarray(rng.normal(size=x0.shape), jnp.float32)
         t = jnp.asarray(rng.uniform(1e-3, 1.0, size=b), jnp.float32)
-        cases.append((name, models[name], b, x0, t, eps, reference(models[name], sde, x0, t, eps)))
+        cases.append((name, models[name], b, x0, t, eps, dsm_loss_at(models[name], sde, x0, t, eps)))
     return sde, tuple(cases)
 
 
@@ -343,7 +341,9 @@ def dsm_loss(candidate: Callable) -> str:
     n = 0
     for name, model, b, x0, t, eps, expected in cases:
         what = f"{name}, a batch of {b}"
-        got = _fast_call(candidate, model, sde, x0, t, eps, what=what, static=(0, 1))
+        # called as it is (not under jit): the models are cheap, and the operations compiled for one
+        # answer serve the next, and the reference and the typical mistakes
+        got = call(candidate, model, sde, x0, t, eps, what=what)
         expect(np.size(got) == 1, f"with {what} the loss should be one number, got shape {np.shape(got)}",
                hint="average over the dimensions and over the batch: jnp.mean(...)")
         got = jnp.reshape(jnp.asarray(got), ())
@@ -431,39 +431,44 @@ def probability_flow_drift(candidate: Callable) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def _flow_case():
-    """The ODE check's SDE, exact score, batch ``x_T``, ``t_eps`` and reference samples, once per process."""
-    import jax
+def _flow_solver():
+    """One compiled accurate solve of ``dx/dt = f - factor g^2 score`` from ``T`` down to ``t1``, for the
+    reference and the wrong answers alike (``t1`` and ``factor`` are traced: one compilation for all)."""
+    import diffrax
+    import equinox as eqx
 
-    from ..sampling import probability_flow_sample
-    from ..sde import VPSDE
-    from ..toy import GaussianMixture
+    @eqx.filter_jit
+    def solve(sde, gm, x_T, t1, factor):
+        def velocity(t, y, args):
+            return sde.drift(y, t) - factor * sde.diffusion(t) ** 2 * gm.score(y, t, sde)
 
-    gm, sde = GaussianMixture.default(), VPSDE()
-    score_fn = lambda x, t: gm.score(x, t, sde)
-    b, t_eps = 8, 0.1
-    x_T = jax.random.normal(jax.random.key(b), (b, 2))
-    ref, _ = probability_flow_sample(sde, score_fn, None, x_T.shape, rtol=1e-6, atol=1e-6, t_eps=t_eps, x_init=x_T)
-    return sde, score_fn, x_T, t_eps, ref
+        sol = diffrax.diffeqsolve(diffrax.ODETerm(velocity), diffrax.Tsit5(), t0=sde.T, t1=t1, dt0=None, y0=x_T,
+                                  stepsize_controller=diffrax.PIDController(rtol=1e-6, atol=1e-6), max_steps=4096)
+        return sol.ys[-1]
+
+    return solve
 
 
 @functools.lru_cache(maxsize=None)
-def _flow_mistake(t1: float, factor: float):
-    """The ODE check's batch solved with velocity ``f - factor g^2 score`` down to ``t1`` (a wrong answer)."""
-    sde, score_fn, x_T, _, _ = _flow_case()
-    return _ode_solve(sde, score_fn, x_T, sde.T, t1, factor)
+def _flow_case():
+    """The ODE check's SDE, mixture, exact score, batch ``x_T`` and ``t_eps``, once per process (the same
+    ``score_fn`` object every time, so that a solver compiled for it is reused)."""
+    import jax
+
+    from ..sde import VPSDE
+    from ..toy import GaussianMixture
+
+    sde, gm, b = VPSDE(), GaussianMixture.default(), 8
+    return sde, gm, (lambda x, t: gm.score(x, t, sde)), jax.random.normal(jax.random.key(b), (b, 2)), 0.1
 
 
-def _ode_solve(sde, score_fn: Callable, x_T, t0: float, t1: float, factor: float = 0.5):
-    """An accurate solve of ``dx/dt = f - factor g^2 score`` from ``t0`` to ``t1`` (for the wrong answers)."""
-    import diffrax
+@functools.lru_cache(maxsize=None)
+def _flow_solution(t1: float, factor: float):
+    """The ODE check's batch solved accurately with velocity ``f - factor g^2 score`` down to ``t1``."""
+    import jax.numpy as jnp
 
-    def velocity(t, y, args):
-        return sde.drift(y, t) - factor * sde.diffusion(t) ** 2 * score_fn(y, t)
-
-    sol = diffrax.diffeqsolve(diffrax.ODETerm(velocity), diffrax.Tsit5(), t0=t0, t1=t1, dt0=None, y0=x_T,
-                              stepsize_controller=diffrax.PIDController(rtol=1e-5, atol=1e-5), max_steps=4096)
-    return sol.ys[-1]
+    sde, gm, _, x_T, _ = _flow_case()
+    return _flow_solver()(sde, gm, x_T, jnp.asarray(t1, jnp.float32), jnp.asarray(factor, jnp.float32))
 
 
 def probability_flow_solve(candidate: Callable) -> str:
@@ -475,7 +480,8 @@ def probability_flow_solve(candidate: Callable) -> str:
     term, the reverse-SDE drift (no 1/2) as velocity, ``t1=0`` instead of ``t_eps``, a solve too
     coarse (a fixed step or loose tolerances).
     """
-    sde, score_fn, x_T, t_eps, ref = _flow_case()
+    sde, _, score_fn, x_T, t_eps = _flow_case()
+    ref = _flow_solution(t_eps, 0.5)
     n = 0
     for b in (x_T.shape[0],):
         what = f"a batch x_T of shape ({b}, 2), t_eps={t_eps}"
@@ -487,11 +493,11 @@ def probability_flow_solve(candidate: Callable) -> str:
                 "vmap of the probability-flow drift over the batch")
         mistakes = lambda: [
             (x_T, "you returned x_T: integrate from t0=sde.T to t1=t_eps and return the solution's last state"),
-            (lambda: _flow_mistake(0.0, 0.5), "the solve stops at 0: integrate to t1=t_eps, "
+            (lambda: _flow_solution(0.0, 0.5), "the solve stops at 0: integrate to t1=t_eps, "
                                                                  "where the score is still smooth"),
-            (lambda: _flow_mistake(t_eps, 1.0),
+            (lambda: _flow_solution(t_eps, 1.0),
              "the velocity is the probability-flow drift f - g^2 score / 2, not the reverse-SDE drift f - g^2 score"),
-            (lambda: _flow_mistake(t_eps, -0.5),
+            (lambda: _flow_solution(t_eps, -0.5),
              "the velocity is f - g^2 score / 2 (minus sign on the score)"),
         ]
         _compare(got, ref, mistakes, what=f"the samples with {what}", hint=hint, rtol=1e-2, atol=1e-2,
