@@ -50,11 +50,15 @@ check("astro.ddim_step", ddim_step)
 # %% [markdown]
 # ## Your sampler against DPM-Solver++(2M)
 #
-# A quick model first (a few steps under `tiny`; a couple of minutes otherwise).
+# A quick model first (a few steps under `tiny`; a couple of minutes otherwise). It is
+# trained with the plain noise-prediction loss of lesson 08 (`recipe="eps"`) on images in
+# $[-1, 1]$, so the denoised estimate $\hat x_0$ can be clipped to the data's range. (The
+# demo's EDM model works in per-channel standardised units instead: there the clip would
+# be wrong, and the samples are mapped back with `ChannelStats.unstandardise`.)
 
 # %%
 data = load_stamps(fetch("astro", "hdf_stamps_32.npz"))
-result = train(data.train, PRESET_CONFIGS["tiny" if preset == "tiny" else "cpu"], TrainConfig(batch_size=16),
+result = train(data.train, PRESET_CONFIGS["tiny" if preset == "tiny" else "cpu"], TrainConfig(batch_size=16, recipe="eps"),
                budget_s=None if preset == "tiny" else 120.0, max_steps=10 if preset == "tiny" else None, progress=False)
 model = result.ema
 score = model_score(model, sde)
