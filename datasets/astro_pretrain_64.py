@@ -9,9 +9,9 @@ the 8 symmetries of the square at every step.
     # Ctrl-C, a crash or a reboot; the plan and LR schedule are fixed by the first call)
     nice -n 10 .venv/bin/python datasets/astro_pretrain_64.py train --steps 20000 --work build/astro64_edm
     # or a time budget for this call (the steps are planned from the measured step time)
-    nice -n 10 .venv/bin/python datasets/astro_pretrain_64.py train --minutes 70 --work /tmp/astro64c
+    nice -n 10 .venv/bin/python datasets/astro_pretrain_64.py train --minutes 70 --work build/astro64_edm
     # export the EMA weights in bfloat16 into the package; updates the sha256 and size in plugin.py
-    .venv/bin/python datasets/astro_pretrain_64.py export --work /tmp/astro64c
+    .venv/bin/python datasets/astro_pretrain_64.py export --work build/astro64_edm
 
 Datasheet: ``datasets/astro_pretrain_64.md``.
 """
@@ -99,9 +99,9 @@ def main():
     t = sub.add_parser("train")
     t.add_argument("--minutes", type=float, default=70, help="time budget of this call (ignored with --steps)")
     t.add_argument("--steps", type=int, default=None, help="train exactly this many steps in all (resumable)")
-    t.add_argument("--work", default="/tmp/astro64c")
+    t.add_argument("--work", default="build/astro64_edm")
     e = sub.add_parser("export")
-    e.add_argument("--work", default="/tmp/astro64c")
+    e.add_argument("--work", default="build/astro64_edm")
     args = ap.parse_args()
     {"train": cmd_train, "export": cmd_export}[args.cmd](args)
 
