@@ -65,3 +65,21 @@ def test_call_uses_the_hint_named_by_the_error_and_keeps_the_generic_one_otherwi
     with pytest.raises(CheckFailed) as info:
         call(lambda x: 1 / 0, 1.0, hints=hints)
     assert info.value.hint != hints["Incompatible shapes"] and "ZeroDivisionError" in info.value.message
+
+
+def test_verdict_reports_pass_fail_and_unattempted_with_the_participant_message():
+    from workshop.checking import NotAttempted, assert_close, verdict
+
+    def check_double(fn):
+        got = fn(3.0)
+        if got is None:
+            raise NotAttempted("double not attempted yet")
+        assert_close(got, 6.0, what="double(3)", mistakes={"you added 2 instead of doubling": (5.0, "multiply by 2")})
+
+    assert verdict(check_double, lambda x: 2 * x) == ("pass", "")
+    outcome, text = verdict(check_double, lambda x: x + 2)
+    assert outcome == "fail" and "added 2 instead of doubling" in text
+    outcome, text = verdict(check_double, lambda x: None)
+    assert outcome == "not attempted" and "not attempted" in text
+    with pytest.raises(ZeroDivisionError):  # a broken check is not a verdict on the answer
+        verdict(lambda fn: 1 / 0, lambda x: x)

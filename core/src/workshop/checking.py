@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-__all__ = ["CheckFailed", "NotAttempted", "call", "assert_close", "assert_shape", "expect", "describe", "diagnose"]
+__all__ = ["CheckFailed", "NotAttempted", "call", "assert_close", "assert_shape", "expect", "describe", "diagnose",
+           "verdict"]
 
 
 class CheckFailed(Exception):
@@ -279,3 +280,21 @@ def expect(condition: bool, message: str, *, hint: str | None = None) -> None:
     """Fail with ``message`` unless ``condition`` holds."""
     if not condition:
         raise CheckFailed(message, hint=hint)
+
+
+def verdict(check: Callable[[Callable], Any], answer: Callable) -> tuple[str, str]:
+    """Run ``check(answer)`` and say how it ended: ``("pass", "")``, ``("fail", message)`` or
+    ``("not attempted", message)``, the message being what a participant would read.
+
+    For instructors and tests that try a typical mistake on a check::
+
+        outcome, text = verdict(checks.langevin_step, my_wrong_step)
+        assert outcome == "fail" and "square root" in text
+    """
+    try:
+        check(answer)
+    except NotAttempted as exc:
+        return "not attempted", exc.render()
+    except CheckFailed as exc:
+        return "fail", exc.render()
+    return "pass", ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from workshop.checking import CheckFailed, NotAttempted
+from workshop.checking import verdict
 
 from workshop_protein.checks import lm as L
 from workshop_protein.checks import structure as S
@@ -144,13 +144,7 @@ CASES = [
 
 
 def _verdict(check, fn):
-    try:
-        check(fn)
-    except NotAttempted as exc:
-        return "not attempted", exc.render()
-    except CheckFailed as exc:
-        return "fail", exc.render()
-    return "pass", ""
+    return verdict(check, fn)
 
 
 def test_protein_checks_catch_and_name_typical_mistakes():
