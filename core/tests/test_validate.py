@@ -84,7 +84,7 @@ def test_a_stale_committed_notebook_is_reported(module):
 @pytest.mark.slow  # executes notebooks in a kernel
 def test_a_check_that_passes_on_the_stub_is_caught(module):
     folder, pkg = module
-    (pkg / "checks.py").write_text("def logsumexp(candidate):\n    return 'anything goes'\n")
+    (pkg / "checks" / "stable_sums.py").write_text("def logsumexp(candidate):\n    return 'anything goes'\n")
     report = validate_module(registry().get("valmod"))
     assert not report.ok
     assert any("PASSES on the unsolved exercise stub" in f for f in report.failures)
@@ -95,7 +95,7 @@ def test_static_problems_are_named(module):
     folder, pkg = module
     plugin = (pkg / "plugin.py").read_text()
     plugin = re.sub(r'sha256="[0-9a-f]{64}"', 'sha256="' + "0" * 64 + '"', plugin)
-    plugin = plugin.replace("demos:softmax_temperatures", "demos:no_such_demo")
+    plugin = plugin.replace("demos.stable_sums:softmax_temperatures", "demos.stable_sums:no_such_demo")
     (pkg / "plugin.py").write_text(plugin)
     lesson = _lesson(pkg).read_text()
     lesson = lesson.replace('check("valmod.logsumexp", logsumexp)',
@@ -104,7 +104,7 @@ def test_static_problems_are_named(module):
     report = validate_module(registry().get("valmod"), execute=False)
     text = "\n".join(report.failures)
     assert "dataset scores.txt: embedded file 'data/scores.txt' does not match its sha256" in text
-    assert "demo softmax: workshop_valmod.demos:no_such_demo does not import" in text
+    assert "demo softmax: workshop_valmod.demos.stable_sums:no_such_demo does not import" in text
     assert "check('valmod.logsumexpp') is not declared" in text and "did you mean 'valmod.logsumexp'" in text
     assert "does not compile: invalid syntax" in text
 
