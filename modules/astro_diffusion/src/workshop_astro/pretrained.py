@@ -210,7 +210,7 @@ def load_pretrained(path: str | os.PathLike) -> tuple[UNet | EDMDenoiser, dict]:
     return model, header
 
 
-def pretrained_stats(header: dict, path: str | os.PathLike = "pretrained model") -> ChannelStats | None:
+def pretrained_stats(header: dict, path: str | os.PathLike = PRETRAINED_NAME) -> ChannelStats | None:
     """The :class:`~workshop_astro.galaxies.ChannelStats` a pretrained model's training images were
     standardised with (map its samples back with ``unstandardise``); ``None`` when it was trained
     on model units directly."""
