@@ -93,7 +93,7 @@ def _render(exc) -> str:
 
 
 def _verdict(name: str, candidate: Any, fn) -> CheckResult:
-    from .checking import CheckFailed, NotAttempted, _hint_for_exception
+    from .checking import CheckFailed, NotAttempted, _hint_for_exception, error_text
 
     try:
         said = fn(candidate)
@@ -102,14 +102,13 @@ def _verdict(name: str, candidate: Any, fn) -> CheckResult:
     except CheckFailed as exc:
         return CheckResult(name, "failed", _render(exc), exc.hint or "")
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [""])[0][:300]
         if _from_learner(exc, candidate):
             hint = _hint_for_exception(exc)
-            return CheckResult(name, "failed", f"your code raised {type(exc).__name__}: {first}", hint)
+            return CheckResult(name, "failed", f"your code raised {error_text(exc)}", hint)
         where = traceback.extract_tb(exc.__traceback__)[-1]
         return CheckResult(
             name, "failed",
-            f"the check itself stopped with {type(exc).__name__}: {first}\n"
+            f"the check itself stopped with {error_text(exc, limit=400)}\n"
             f"  (at {os.path.basename(where.filename)}:{where.lineno}; this is probably not your fault: "
             "tell your instructor, and compare your function with the exercise text meanwhile)",
             "",

@@ -22,7 +22,44 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 __all__ = ["CheckFailed", "NotAttempted", "call", "assert_close", "assert_shape", "expect", "describe", "diagnose",
-           "verdict"]
+           "verdict", "error_text"]
+
+#: Lines of an exception's text that describe JAX's or Python's machinery rather than the
+#: mistake: frames inside JAX, the notes on traceback filtering, separators.
+_INTERNAL_LINE_MARKS = (
+    "jax/_src/", "jax._src.", "jaxlib/", "For simplicity, JAX has removed its internal frames",
+    "JAX_TRACEBACK_FILTERING", "The stack trace below excludes JAX-internal frames",
+    "The preceding is the original exception", "--------------------", "*** Begin stack trace",
+    "*** End stack trace",
+)
+
+
+def error_text(exc: BaseException, limit: int = 1200) -> str:
+    """The text of an exception as a participant should read it: ``"TypeError: ..."``.
+
+    JAX's messages are kept whole where they help: the line after the first often names
+    the argument a traced value came from ("... depends on the value of the argument x")
+    or the shapes involved. Lines about JAX's internals (its own frames, notes on
+    traceback filtering, C++ stack traces) are dropped, blank runs collapsed, and the rest
+    cut at ``limit`` characters with the number left out said.
+
+    >>> error_text(ValueError("Incompatible shapes for broadcasting: shapes=[(5, 2), (5,)]"))
+    'ValueError: Incompatible shapes for broadcasting: shapes=[(5, 2), (5,)]'
+    """
+    kept: list[str] = []
+    for line in str(exc).strip().splitlines():
+        line = line.rstrip()
+        if any(mark in line for mark in _INTERNAL_LINE_MARKS) or line.lstrip().startswith("@ 0x"):
+            continue
+        if not line and (not kept or not kept[-1]):
+            continue
+        kept.append(line)
+    while kept and not kept[-1]:
+        kept.pop()
+    text = f"{type(exc).__name__}: " + "\n  ".join(kept)
+    if len(text) > limit:
+        text = text[:limit].rstrip() + f" ... ({len(text) - limit} more characters)"
+    return text
 
 
 class CheckFailed(Exception):
@@ -108,12 +145,10 @@ def call(fn: Callable, *args: Any, what: str = "", hints: Mapping[str, str] | No
     except CheckFailed:
         raise
     except Exception as exc:
-        msg = str(exc).strip().splitlines()
-        first = msg[0] if msg else ""
         text = f"{type(exc).__name__}: {exc}"
         hint = next((h for needle, h in (hints or {}).items() if needle in text), None)
         raise CheckFailed(
-            f"calling your function{on} raised {type(exc).__name__}: {first[:300]}",
+            f"calling your function{on} raised {error_text(exc)}",
             hint=hint or _hint_for_exception(exc),
         ) from None
     if result is None or result is Ellipsis:
