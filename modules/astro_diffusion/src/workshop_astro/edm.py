@@ -13,7 +13,8 @@ unit variance at every noise level (``sigma_data`` is the data's standard deviat
 * ``c_skip = sd**2 / (sigma**2 + sd**2)``, ``c_out = sigma sd / sqrt(sigma**2 + sd**2)``,
   ``c_in = 1 / sqrt(sigma**2 + sd**2)``, ``c_noise = log(sigma) / 4``;
 * noise levels drawn log-normally, ``log sigma ~ N(p_mean, p_std**2)`` (the middle levels,
-  where the loss can still be lowered, get the steps);
+  where the loss can still be lowered, get the steps; EDM's ``N(-1.2, 1.2**2)`` here, the
+  galaxy training moves it up, see :class:`~workshop_astro.train.TrainConfig`);
 * loss weight ``lambda(sigma) = 1 / c_out**2``, so that the effective target of ``F`` has
   unit variance (the loss is an unweighted MSE on ``F``).
 

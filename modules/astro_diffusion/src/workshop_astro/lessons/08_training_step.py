@@ -23,8 +23,13 @@
 #   with $c_\text{in} = 1/\sqrt{\varsigma^2 + \sigma_d^2}$, $c_\text{skip} = \sigma_d^2/(\varsigma^2 + \sigma_d^2)$,
 #   $c_\text{out} = \varsigma\sigma_d/\sqrt{\varsigma^2 + \sigma_d^2}$, $c_\text{noise} = \tfrac14 \log \varsigma$:
 #   the network's input and its target have unit variance at every noise level;
-# * **noise levels** $\log \varsigma \sim \mathcal N(-1.2, 1.2^2)$: the steps go where the loss can
-#   still be lowered, not to nearly clean or pure-noise images;
+# * **noise levels** drawn log-normally, $\log \varsigma \sim \mathcal N(P_\text{mean}, P_\text{std}^2)$:
+#   the steps go where the loss can still be lowered, not to nearly clean or pure-noise
+#   images. EDM's $\mathcal N(-1.2, 1.2^2)$ was tuned for $\sigma_d = 0.5$ and long runs; in
+#   five minutes on these stamps it leaves the high noise levels, where the layout of a
+#   stamp (one galaxy, in the centre) is decided, nearly untrained, and the samples are
+#   scattered clumps. `TrainConfig` draws $\mathcal N(0, 1.8^2)$, measured at equal time in
+#   the module's README;
 # * **weighting** $\lambda(\varsigma) = 1/c_\text{out}^2$: DSM with this weight is an unweighted
 #   MSE on $F_\theta$;
 # * **data standardised per channel** (mean 0, standard deviation $\sigma_d = 1$): the stamps
