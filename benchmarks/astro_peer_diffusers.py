@@ -39,10 +39,9 @@ warm-up steps at 1e-4 are half of a 5-minute CPU run. Everything else is unchang
 **Equal time** on a shared, loaded 2-core machine, as in ``astro_training_recipes.py``:
 the training step of each side is timed in alternating turns in one process (medians;
 torch limited to the threads XLA uses, one per core this process may run on), and each
-side trains ``ref_steps * t_project / t_side`` steps, ``ref_steps`` being the 1,015 steps
-the default demo fits in its 5-minute budget on the idle machine (measured with the
-previous noise-prediction recipe, whose step takes about 1.04x the EDM step's, so the
-anchor is if anything short for the project). Both are then sampled (100 galaxies) and
+side trains ``ref_steps * t_project / t_side`` steps, ``ref_steps`` being the 1,529 steps
+the default demo fits in its 5-minute budget on the idle machine (``workshop run astro``,
+0.173 s per step, 2026-12-01). Both are then sampled (100 galaxies) and
 measured with ``evaluate.compare`` against the 100 held-out stamps (ten statistics, each
 beside its train-vs-held-out floor).
 
@@ -68,7 +67,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "astro_peer_diffusers.json"
 INSTALL = "uv pip install --python .venv/bin/python diffusers"
-DEMO_REF_STEPS = 1015
+DEMO_REF_STEPS = 1529
 PRESET = "cpu"
 
 
