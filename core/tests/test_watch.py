@@ -67,6 +67,17 @@ def test_check_watch_needs_a_notebook(fake_dist):
     assert "--watch needs a notebook" in res.output
 
 
+def test_check_every_without_watch_is_refused_not_ignored(fake_dist, tmp_path):
+    fake_dist({"tinywatch": ("workshop_tinywatch_plugin", TINY_PLUGIN)},
+              extra_modules={"workshop_tinywatch/__init__.py": ""})
+    nb = tmp_path / "01_one.ipynb"
+    nb.write_text("{}")
+    res = CliRunner().invoke(main, ["check", "tinywatch", str(nb), "--every", "2"])
+    assert res.exit_code == 2
+    assert "--every only sets how often --watch looks" in res.output
+    assert "--watch --every 2" in res.output
+
+
 @pytest.mark.timeout(60)
 def test_check_watch_reports_an_unreadable_save_and_goes_on_watching(fake_dist, tmp_path, monkeypatch):
     from workshop._errors import UsageProblem

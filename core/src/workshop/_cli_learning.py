@@ -325,6 +325,10 @@ def check_cmd(target: str, notebook: Path | None, timeout: int, reset: bool, wat
       workshop check astro 01_forward_marginal.ipynb --watch   again at each save
     """
     module, _, short = target.partition(".")
+    every_given = click.get_current_context().get_parameter_source("interval") != click.core.ParameterSource.DEFAULT
+    if every_given and not watch:
+        raise UsageProblem(f"--every only sets how often --watch looks for a save: add --watch "
+                           f"(workshop check {module} NOTEBOOK.ipynb --watch --every {interval:g}) or drop --every")
     if watch and (notebook is None or short or reset):
         raise UsageProblem("--watch needs a notebook or a folder of them: "
                            f"workshop check {module} NOTEBOOK.ipynb --watch")
