@@ -240,6 +240,14 @@ def test_score_usage_errors(tmp_path, args, message):
     assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output
 
 
+def test_score_refuses_to_write_over_its_input(tmp_path):
+    path = write_variants(tmp_path / "dms.csv", ["A4G"])
+    before = path.read_bytes()
+    r = workshop("protein", "score", path, "--sequence", WT, "-o", str(path), "--model", "embedded")
+    assert r.exit_code == 2 and "is the VARIANTS file itself" in r.output and "-o dms_scores.csv" in r.output
+    assert path.read_bytes() == before
+
+
 def test_help_of_the_protein_commands_imports_neither_jax_nor_numpy():
     for args in (["protein", "--help"], ["protein", "embed", "--help"], ["protein", "score", "--help"]):
         code = (f"import sys; from workshop.cli import main\ntry:\n    main({args!r}, prog_name='workshop')\n"

@@ -190,6 +190,10 @@ def score(variants: Path, sequence: str, out: Path | None, method: str, model: s
     except (VariantError, FastaError) as exc:
         raise click.BadParameter(str(exc), param_hint="'VARIANTS'") from None
     out = out or Path(f"{variants.stem}_scores.csv")
+    if out.exists() and out.resolve() == variants.resolve():
+        raise click.BadParameter(f"{out} is the VARIANTS file itself; writing the scores there would replace "
+                                 f"your input. Choose another name, e.g. -o {variants.stem}_scores.csv",
+                                 param_hint="'-o'")
     net, info = _load_model(model, preset)
     passes = f"{len(wildtype)} masked passes" if method == "masked" else "one pass"
     _info(f"Scoring {len(table)} variant(s) of {name} ({len(wildtype)} residues) by {METHODS[method]} ({passes})…")
