@@ -52,6 +52,7 @@ VARIANTS = {
     "edm_p0s18": dict(unet="cpu", train=dict(recipe="edm", p_mean=0.0, p_std=1.8)),
     "eps_mix": dict(unet="cpu_mix", train=dict(recipe="eps")),
     "edm_mix": dict(unet="cpu_mix", train=dict(recipe="edm", p_mean=-1.2, p_std=1.2)),
+    "edm_mix_p0s18": dict(unet="cpu_mix", train=dict(recipe="edm", p_mean=0.0, p_std=1.8)),
     "edm_mix48": dict(unet=dict(channels=48, mults=[1, 2, 2], attention_levels=[1, 2], time_dim=128, patch=2,
                                 input_skip=True, block="mix"), train=dict(recipe="edm", p_mean=-1.2, p_std=1.2)),
     "edm_mix32": dict(unet=dict(channels=32, mults=[1, 2, 4], attention_levels=[1, 2], time_dim=128, patch=2,
