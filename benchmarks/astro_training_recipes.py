@@ -18,7 +18,8 @@ therefore made from two robust measurements:
     nice .venv/bin/python benchmarks/astro_training_recipes.py --variants baseline,edm,edm_p0s18 --seed 1 --append
 
 One seed is not enough: the same recipe's ratio moves by about 0.4 between seeds (100
-samples each), so compare variants over the same seeds.
+samples each), so compare variants over the same seeds. When the evaluation changes,
+``--rescore`` measures the runs again from the samples they saved in ``build/``.
 
 Writes benchmarks/results/astro_training_recipes.json.
 """
@@ -107,7 +108,6 @@ def quality(name: str, steps: int, seed: int) -> dict:
 
     from workshop.data import fetch
     from workshop_astro.demos.galaxies import sample_galaxies
-    from workshop_astro.evaluate import compare
     from workshop_astro.galaxies import channel_stats, load_stamps
     from workshop_astro.sde import VPSDE
     from workshop_astro.train import train
@@ -123,15 +123,48 @@ def quality(name: str, steps: int, seed: int) -> dict:
     gen, nfe = sample_galaxies(result.ema, VPSDE(), jax.random.key(seed + 1), SAMPLES, SAMPLER_STEPS, data.resolution)
     if stats is not None:
         gen = stats.unstandardise(gen)
-    rep = compare(gen, data.train, data.test, seed=seed)
-    rep.pop("_stats")
-    np.save(ROOT / "build" / f"astro_recipe_{name}_seed{seed}.npy", np.asarray(gen))
+    np.save(_samples_path(name, seed), np.asarray(gen))
     return dict(variant=name, seed=seed, unet=unet.as_dict(), train=dict(VARIANTS[name]["train"]),
                 parameters=count_params(result.ema), steps=result.steps_done, train_s_under_load=train_s, nfe=int(nfe),
-                mean_distance=rep["mean_distance"], mean_floor=rep["mean_floor"],
+                **score(gen, data, seed))
+
+
+def _samples_path(name: str, seed: int) -> Path:
+    return ROOT / "build" / f"astro_recipe_{name}_seed{seed}.npy"
+
+
+def score(gen, data, seed: int) -> dict:
+    """The quality fields of a run: ``evaluate.compare`` of its samples against the held-out stamps."""
+    from workshop_astro.evaluate import compare
+
+    rep = compare(gen, data.train, data.test, seed=seed)
+    return dict(mean_distance=rep["mean_distance"], mean_floor=rep["mean_floor"],
                 mean_ratio=rep["mean_distance"] / rep["mean_floor"], ratio=rep["ratio"],
-                memorisation=rep["memorisation"]["ratio"],
+                memorisation=rep["memorisation"]["ratio"], subsets=rep["subsets"], n_subset=rep["n_subset"],
                 summary_generated=rep["summary_generated"], summary_heldout=rep["summary_heldout"])
+
+
+def rescore(out: Path) -> None:
+    """Score the runs in ``out`` again from their saved samples with the current ``evaluate.compare``
+    (the figures they had are kept under ``previous_scores``)."""
+    import numpy as np
+
+    from workshop.data import fetch
+    from workshop_astro.galaxies import load_stamps
+
+    data = load_stamps(fetch("astro", "hdf_stamps_32.npz"))
+    result = json.loads(out.read_text())
+    for run in result["runs"]:
+        path = _samples_path(run["variant"], run["seed"])
+        if not path.exists():
+            print(f"{run['variant']} seed {run['seed']}: no samples at {path}; left as it was")
+            continue
+        new = score(np.load(path), data, run["seed"])
+        run.setdefault("previous_scores", []).append({k: run[k] for k in ("mean_ratio", "ratio") if k in run})
+        run.update(new, rescored=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        print(f"{run['variant']:14s} seed {run['seed']}: mean/floor {run['previous_scores'][-1]['mean_ratio']:.2f} -> "
+              f"{new['mean_ratio']:.2f}", flush=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
 
 
 def main() -> None:
@@ -146,7 +179,11 @@ def main() -> None:
     ap.add_argument("--append", action="store_true",
                     help="keep the runs already in --out (another seed, other variants); a run of the same variant, "
                          "seed and steps is replaced")
+    ap.add_argument("--rescore", action="store_true",
+                    help="score the runs in --out again from their samples in build/ with the current evaluation")
     a = ap.parse_args()
+    if a.rescore:
+        return rescore(Path(a.out))
     names = a.variants.split(",")
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:

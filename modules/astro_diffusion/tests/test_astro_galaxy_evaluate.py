@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from workshop_astro.evaluate import compare, galaxy_statistics, nearest_neighbour_distances, radial_power_spectrum, standardized_w1
 
@@ -49,13 +50,16 @@ def test_distances_and_memorisation():
     assert np.all(nearest_neighbour_distances(rotated, train, symmetries=False) > 0.1)
 
 
+def _gaussian_stamps(rng, n, size=16):
+    sig = rng.uniform(1.5, 4, n)
+    yy, xx = np.mgrid[0:size, 0:size] - (size - 1) / 2
+    imgs = np.exp(-(yy**2 + xx**2)[None] / (2 * sig[:, None, None] ** 2))
+    return (np.repeat(imgs[:, None], 3, axis=1) * 1.6 - 1 + 0.02 * rng.normal(size=(n, 3, size, size))).astype(np.float32)
+
+
 def test_compare_tells_copies_from_new_images():
     rng = np.random.default_rng(1)
-    sig = rng.uniform(1.5, 4, 120)
-    yy, xx = np.mgrid[0:16, 0:16] - 7.5
-    imgs = np.exp(-(yy**2 + xx**2)[None] / (2 * sig[:, None, None] ** 2))
-    imgs = np.repeat(imgs[:, None], 3, axis=1) * 1.6 - 1 + 0.02 * rng.normal(size=(120, 3, 16, 16))
-    imgs = imgs.astype(np.float32)
+    imgs = _gaussian_stamps(rng, 120)
     train, test, fresh = imgs[:60], imgs[60:90], imgs[90:]
     r_fresh = compare(fresh, train, test)
     r_copy = compare(train[:30], train, test)
@@ -63,6 +67,29 @@ def test_compare_tells_copies_from_new_images():
     assert r_fresh["mean_distance"] < 3 * r_fresh["mean_floor"] + 0.2
     assert r_bad["mean_distance"] > 3 * r_bad["mean_floor"]
     assert r_copy["memorisation"]["ratio"] < 0.1 < 0.5 < r_fresh["memorisation"]["ratio"]
+
+
+
+def test_compare_judges_generated_and_training_images_alike():
+    # The same images as "generated" and as the training pool, all of them in every subset:
+    # distance and floor are the same computation, so every ratio is exactly 1.
+    rng = np.random.default_rng(2)
+    train, test = _gaussian_stamps(rng, 24), _gaussian_stamps(rng, 30)
+    r = compare(train, train, test, subsets=3)
+    assert r["n_subset"] == 24 and r["subsets"] == 3
+    assert all(np.isclose(v, 1.0) for v in r["ratio"].values()), r["ratio"]
+    assert np.allclose(list(r["floor_spread"].values()), 0, atol=1e-9)  # every subset is the whole pool
+    # A larger generated pool is judged at the held-out sample size, averaged over subsets.
+    big = compare(_gaussian_stamps(rng, 60), train, test[:20], subsets=5, seed=1)
+    assert big["n_subset"] == 20 and big["n_generated"] == 60
+    assert any(v > 0 for v in big["floor_spread"].values())  # the floor's subsets differ
+
+
+def test_compare_refuses_zero_subsets():
+    rng = np.random.default_rng(3)
+    x = _gaussian_stamps(rng, 6)
+    with pytest.raises(ValueError, match="subsets must be at least 1"):
+        compare(x, x, x, subsets=0)
 
 
 # --------------------------------------------------------------------------- astronomers' statistics

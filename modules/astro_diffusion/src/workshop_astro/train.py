@@ -102,8 +102,8 @@ class TrainConfig:
             own ``N(-1.2, 1.2**2)`` was tuned for ``sigma_data = 0.5`` and long runs; on the
             standardised galaxy stamps in the 5-minute demo it leaves the high noise levels,
             where a stamp's layout (one centred galaxy) is decided, nearly untrained, and
-            the samples come out as scattered clumps (mean distance 2.6-4.3x the floor
-            against 1.1-1.4x with these defaults at equal time, two seeds;
+            the samples come out as scattered clumps (mean distance 2.9-3.9x the floor
+            against 1.2-1.3x with these defaults at equal time, two seeds;
             ``benchmarks/astro_training_recipes.py``, module README).
     """
 
