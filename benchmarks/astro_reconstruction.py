@@ -17,6 +17,7 @@ truth's rank among the samples (flat when calibrated); the same for the first 8 
 (intervals mean +- z std, calibrated = nominal). Richardson-Lucy has no posterior.
 
     .venv/bin/python benchmarks/astro_reconstruction.py [--galaxies 6 --samples 32 --steps 100]
+    .venv/bin/python benchmarks/astro_reconstruction.py --model build/candidate.eqx --out build/recon_candidate.json
 
 Writes benchmarks/results/astro_reconstruction.json.
 """
@@ -42,7 +43,10 @@ def main():
     ap.add_argument("--galaxies", type=int, default=6)
     ap.add_argument("--samples", type=int, default=32)
     ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--model", default=None, help="a model file to test (default: the shipped unet64_hdf.eqx)")
+    ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()
+    out = Path(args.out)
     sys.path.insert(0, str(ROOT / "modules/astro_diffusion/src"))
     import jax
     import jax.numpy as jnp
@@ -57,13 +61,14 @@ def main():
     )
     from workshop_astro.sde import VPSDE
 
-    model, header = load_pretrained(fetch("astro", PRETRAINED_NAME))
+    model_path = Path(args.model) if args.model else fetch("astro", PRETRAINED_NAME)
+    model, header = load_pretrained(model_path)
     sde = VPSDE()
     train64, test64, _ = pretrain_stamps()
     power = mean_power_spectrum(train64)
     truths = test64[: args.galaxies]
     score = model_score(model, sde)
-    stats = pretrained_stats(header, PRETRAINED_NAME)
+    stats = pretrained_stats(header, model_path)
     rows = []
     for i, truth in enumerate(truths):
         truth = jnp.asarray(truth)
@@ -115,17 +120,17 @@ def main():
     )
     summary["calibration"]["richardson_lucy"] = RICHARDSON_LUCY_CALIBRATION
     result = dict(benchmark="astro_reconstruction", degradation=_DEGRADATION, samples=args.samples, steps=args.steps,
-                  model=dict(file=PRETRAINED_NAME, steps=header.get("info", {}).get("steps")), summary=summary, rows=rows,
+                  model=dict(file=Path(model_path).name, steps=header.get("info", {}).get("steps")), summary=summary, rows=rows,
                   jax=jax.__version__, machine=platform.processor() or platform.machine(), cpu_count=os.cpu_count(),
                   load_average_at_end=os.getloadavg())
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
     m = summary["mean_psnr"]
     print(f"mean PSNR over {len(rows)} galaxies: posterior {m['posterior_mean']:.2f} dB, Richardson-Lucy "
           f"{m['richardson_lucy']:.2f}, Wiener {m['wiener']:.2f}; posterior beats Wiener on "
           f"{summary['posterior_beats_wiener']}/{len(rows)}")
     print(f"pooled over {len(rows)} galaxies: {_coverage_line(summary['calibration'])}")
-    print(f"wrote {OUT.relative_to(ROOT)}")
+    print(f"wrote {out}")
 
 
 def _pooled_calibration(rows):

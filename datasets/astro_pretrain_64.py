@@ -12,6 +12,10 @@ the 8 symmetries of the square at every step.
     nice -n 10 .venv/bin/python datasets/astro_pretrain_64.py train --minutes 70 --work build/astro64_edm
     # export the EMA weights in bfloat16 into the package; updates the sha256 and size in plugin.py
     .venv/bin/python datasets/astro_pretrain_64.py export --work build/astro64_edm
+    # or export a candidate elsewhere, then measure it (and the shipped model) on the held-out strip
+    .venv/bin/python datasets/astro_pretrain_64.py export --work build/astro64_edm --to build/candidate.eqx
+    .venv/bin/python datasets/astro_pretrain_64.py evaluate --model build/candidate.eqx
+    .venv/bin/python datasets/astro_pretrain_64.py evaluate
 
 Datasheet: ``datasets/astro_pretrain_64.md``.
 """
@@ -79,9 +83,12 @@ def cmd_export(args):
         from workshop_astro.galaxies import channel_stats
 
         stats = channel_stats(pretrain_stamps()[0])  # the statistics the training images were standardised with
-    sha = export_pretrained(state.ema, TARGET, extra, stats=stats)
-    size = TARGET.stat().st_size
-    print(f"{TARGET.relative_to(ROOT)}: {size} bytes, sha256 {sha}")
+    target = Path(args.to).resolve() if args.to else TARGET
+    sha = export_pretrained(state.ema, target, extra, stats=stats)
+    size = target.stat().st_size
+    print(f"{target}: {size} bytes, sha256 {sha}")
+    if target != TARGET:
+        return  # a candidate: the package and its registry stay as they are
     # keep the registry entry in step with the file
     plugin = ROOT / "modules/astro_diffusion/src/workshop_astro/plugin.py"
     text = plugin.read_text()
@@ -93,6 +100,44 @@ def cmd_export(args):
     print(f"updated {plugin.relative_to(ROOT)}")
 
 
+def cmd_evaluate(args):
+    """Sample a model file and measure its galaxies against the held-out strip (``evaluate.compare``)."""
+    import jax
+    import numpy as np
+
+    from workshop_astro.demos.galaxies import sample_galaxies
+    from workshop_astro.evaluate import compare, format_table, plot_report
+    from workshop_astro.pretrained import load_pretrained, pretrained_stats
+    from workshop_astro.sde import VPSDE
+
+    path = Path(args.model) if args.model else TARGET
+    model, header = load_pretrained(path)
+    train_x, test_x, _ = pretrain_stamps()
+    t0 = time.time()
+    images, nfe = sample_galaxies(model, VPSDE(), jax.random.key(args.seed), args.n, args.sampler_steps, 64)
+    stats = pretrained_stats(header, path)
+    if stats is not None:
+        images = stats.unstandardise(images)
+    sample_s = time.time() - t0
+    rep = compare(images, train_x, test_x, seed=args.seed)
+    print(format_table(rep))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plot_report(rep, images, test_x, out.with_suffix(".png"),
+                title=f"{path.name}: {header.get('info', {}).get('steps', '?')} training steps, {nfe} NFE")
+    rep.pop("_stats")
+    from workshop.data import sha256_of
+
+    row = dict(model=path.name, sha256=sha256_of(path), training_steps=header.get("info", {}).get("steps"),
+               recipe=header.get("recipe", "eps"), n=args.n, nfe=nfe,
+               sample_seconds=sample_s, seed=args.seed, mean_ratio=rep["mean_distance"] / rep["mean_floor"], **rep)
+    previous = json.loads(out.read_text()) if out.exists() else dict(benchmark="astro_pretrained_64", rows=[])
+    previous["rows"] = [r for r in previous["rows"] if (r["model"], r["training_steps"], r["seed"]) !=
+                        (row["model"], row["training_steps"], row["seed"])] + [row]
+    out.write_text(json.dumps(previous, indent=1, default=float) + "\n")
+    print(f"mean distance / floor {row['mean_ratio']:.2f}; wrote {out} and {out.with_suffix('.png')}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -102,8 +147,15 @@ def main():
     t.add_argument("--work", default="build/astro64_edm")
     e = sub.add_parser("export")
     e.add_argument("--work", default="build/astro64_edm")
+    e.add_argument("--to", default=None, help="write the model here instead of into the package (a candidate)")
+    v = sub.add_parser("evaluate")
+    v.add_argument("--model", default=None, help="a model file (default: the shipped one)")
+    v.add_argument("--n", type=int, default=300, help="galaxies to sample")
+    v.add_argument("--sampler-steps", type=int, default=15, help="score evaluations (the generate demo's 15)")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--out", default=str(ROOT / "benchmarks/results/astro_pretrained_64.json"))
     args = ap.parse_args()
-    {"train": cmd_train, "export": cmd_export}[args.cmd](args)
+    {"train": cmd_train, "export": cmd_export, "evaluate": cmd_evaluate}[args.cmd](args)
 
 
 if __name__ == "__main__":
