@@ -41,6 +41,16 @@ UNET = UNetConfig(channels=32, mults=(1, 2, 2), blocks=1, attention_levels=(2,),
 TARGET = ROOT / "modules/astro_diffusion/src/workshop_astro/data/unet64_hdf.eqx"
 
 
+def _hardware() -> str:
+    """What this process ran on: CPU cores it may use, XLA's thread flags, niceness."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    flags = os.environ.get("XLA_FLAGS", "")
+    return (f"{platform.processor() or platform.machine()}, {cores} of {os.cpu_count()} CPU cores"
+            + (f", XLA_FLAGS={flags!r}" if flags else "") + f", nice {os.nice(0)}")
+
+
 def cmd_train(args):
     from workshop_astro.train import TrainConfig, train
 
@@ -59,7 +69,7 @@ def cmd_train(args):
               checkpoint_every_s=120, progress=True)
     info = dict(steps=r.steps_done, planned=r.plan.total_steps, stopped=r.stopped, step_time_s=r.step_time_s,
                 seconds_this_call=time.time() - t0, final_loss_mean_last100=float(sum(r.losses[-100:]) / max(1, len(r.losses[-100:]))),
-                hardware=f"{platform.processor() or platform.machine()}, 2 shared CPU cores, nice 10",
+                hardware=_hardware(),
                 channel_stats=dict(mean=list(stats.mean), std=list(stats.std)))
     previous = json.loads((work / "train_info.json").read_text()) if (work / "train_info.json").exists() else {}
     info["seconds_all_calls"] = previous.get("seconds_all_calls", 0.0) + info["seconds_this_call"]

@@ -114,9 +114,9 @@ _GALAXY_DATASETS: list[DataEntry] = [
               description="Galaxy10 DECals: 17,736 RGB 256x256 galaxy images in 10 morphology classes; "
                           "workshop_astro.galaxies.galaxy10_processor(resolution) downsamples it once",
               source="astroNN (Leung & Bovy); DESI Legacy Imaging Surveys / Galaxy Zoo DECaLS"),
-    DataEntry("unet64_hdf.eqx", sha256="c43a725d45e0c633ba26a34c74dff0ad8383c27d789d834d2ea2bb338d8509aa",
-              embedded="data/unet64_hdf.eqx", size=2272835,
-              description="pretrained 64x64 noise-prediction U-Net (EMA weights, bfloat16) trained on HDF stamps; "
+    DataEntry("unet64_hdf.eqx", sha256="cc1545a8e6e81d1ef2cbf236ab63ecf6bfe4729d4a1f346aff391641a536232e",
+              embedded="data/unet64_hdf.eqx", size=2273464,
+              description="pretrained 64x64 EDM denoiser around a U-Net (EMA weights, bfloat16) trained on HDF stamps; "
                           "recipe datasets/astro_pretrain_64.py, datasheet datasets/astro_pretrain_64.md",
               source="trained here from skimage.data.hubble_deep_field() (NASA/STScI, public domain)"),
 ]

@@ -115,12 +115,13 @@ def galaxies(ctx: RunContext) -> dict:
     train_budget = max(5.0, budget - ctx.elapsed())
 
     def reserve(step_s: float, compile_s: float) -> float:
-        # Measured on an idle 2-core CPU (cpu preset): sampling 100 images x 20 evaluations
-        # took 13.4 s, compilation included, while training ran at 7.1 ms per image: a score
-        # evaluation costs about as much as a training image there (one large batch through
-        # the unrolled few-step solver); 1.2x for safety, plus compiling the sampler (about
-        # half the train step's compilation), evaluation and figures.
-        per_image = 1.2 * step_s / cfg.batch_size
+        # Measured on an idle 2-core CPU (cpu preset, 2026-12-01): sampling 300 images x 20
+        # evaluations in batches of 100 took 14.6 s, compilation included, while training
+        # ran at 5.0 ms per image: a score evaluation costs about half a training image
+        # there (2.4 ms); 0.6x for safety, plus compiling the sampler (about half the train
+        # step's compilation), evaluation and figures. (1.2x, the factor when sampling ran
+        # one batch of 100, left 48 of 300 s unused.)
+        per_image = 0.6 * step_s / cfg.batch_size
         return p.reserve_s + p.n_samples * p.sampler_steps * per_image + 0.5 * compile_s
 
     # The EDM recipe trains on images standardised per channel (sigma_data = 1).

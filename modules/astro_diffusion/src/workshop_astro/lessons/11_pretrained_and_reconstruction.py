@@ -26,7 +26,7 @@ from workshop_astro.demos import sample_galaxies
 from workshop_astro.evaluate import image_grid
 from workshop_astro.fewstep import model_score
 from workshop_astro.galaxies import to_image
-from workshop_astro.pretrained import PRETRAINED_NAME, load_pretrained, pretrain_stamps
+from workshop_astro.pretrained import PRETRAINED_NAME, load_pretrained, pretrain_stamps, pretrained_stats
 from workshop_astro.reconstruct import Degradation, mean_power_spectrum, posterior_sample, richardson_lucy, wiener
 from workshop_astro.sde import VPSDE
 
@@ -34,6 +34,9 @@ preset = current_preset()
 sde = VPSDE()
 model, header = load_pretrained(fetch("astro", PRETRAINED_NAME))
 print("pretrained:", header["config"], "|", header["info"].get("steps"), "training steps")
+# It was trained with the EDM recipe on images standardised per channel: its samples come
+# out in those units, and `stats` maps them back to [-1, 1] (None for a model trained there).
+stats = pretrained_stats(header)
 
 # %% [markdown]
 # ## Exercise 1: Tweedie's denoiser
@@ -55,6 +58,8 @@ check("astro.tweedie_denoise", tweedie_denoise)
 # %%
 n, steps = (4, 4) if preset == "tiny" else (16, 20)
 images, nfe = sample_galaxies(model, sde, jax.random.key(0), n, steps, 64, batch=n)
+if stats is not None:
+    images = stats.unstandardise(images)
 plt.figure(figsize=(6, 6))
 plt.imshow(image_grid(images, ncols=4))
 plt.title(f"{n} generated galaxies, {nfe} score evaluations")
@@ -88,7 +93,10 @@ y = deg.observe(truth, jax.random.key(1))
 n_samples, n_steps = (2, 60) if preset == "tiny" else (8, 100)
 # Called outside jit, posterior_sample compiles one step and loops in Python: on a CPU a
 # U-Net inside lax.scan runs ~30x slower (see its docstring).
-samples, nfe = posterior_sample(sde, model_score(model, sde), deg, y, jax.random.key(2), n_samples=n_samples, n_steps=n_steps)
+# `stats`: the prior works in standardised units; the sampler maps the observation and its
+# noise into them and the samples back.
+samples, nfe = posterior_sample(sde, model_score(model, sde), deg, y, jax.random.key(2), n_samples=n_samples,
+                                n_steps=n_steps, stats=stats)
 mean = np.asarray(samples).mean(0)
 rl = np.asarray(richardson_lucy(y, deg))
 wi = wiener(y, deg, mean_power_spectrum(train64))
