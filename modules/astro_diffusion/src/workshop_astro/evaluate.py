@@ -181,7 +181,7 @@ def compare(generated, train, test, *, seed: int = 0, subsets: int = 50) -> dict
     mean over ``subsets`` random draws of ``n`` generated images, and the floor the mean
     over as many draws of ``n`` training images. One draw of each, as before, made the
     ratio a lottery: real training galaxies scored as "generated" exceeded 1.6x the floor
-    on some statistic in 16 of 20 random splits (``benchmarks/astro_evaluation_null.py``).
+    on some statistic in 13 of 20 random splits (``benchmarks/astro_evaluation_null.py``).
     Averaging removes the noise of the draw, not that of the pools themselves, so give it
     several hundred generated images when you can.
 
