@@ -117,11 +117,15 @@ def cmd_evaluate(args):
 
     from workshop_astro.demos.galaxies import sample_galaxies
     from workshop_astro.evaluate import compare, format_table, plot_report
-    from workshop_astro.pretrained import load_pretrained, pretrained_stats
+    from workshop.data import sha256_of
+    from workshop_astro.pretrained import PretrainedFileError, load_pretrained, pretrained_stats
     from workshop_astro.sde import VPSDE
 
     path = Path(args.model) if args.model else TARGET
-    model, header = load_pretrained(path)
+    try:
+        model, header = load_pretrained(path)
+    except PretrainedFileError as exc:
+        raise SystemExit(str(exc)) from None
     train_x, test_x, _ = pretrain_stamps()
     t0 = time.time()
     images, nfe = sample_galaxies(model, VPSDE(), jax.random.key(args.seed), args.n, args.sampler_steps, 64)
@@ -136,8 +140,6 @@ def cmd_evaluate(args):
     plot_report(rep, images, test_x, out.with_suffix(".png"),
                 title=f"{path.name}: {header.get('info', {}).get('steps', '?')} training steps, {nfe} NFE")
     rep.pop("_stats")
-    from workshop.data import sha256_of
-
     row = dict(model=path.name, sha256=sha256_of(path), training_steps=header.get("info", {}).get("steps"),
                recipe=header.get("recipe", "eps"), n=args.n, nfe=nfe,
                sample_seconds=sample_s, seed=args.seed, mean_ratio=rep["mean_distance"] / rep["mean_floor"], **rep)
