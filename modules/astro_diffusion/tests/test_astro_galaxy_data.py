@@ -90,6 +90,25 @@ def test_square_symmetries_form_the_dihedral_group():
             assert any(np.array_equal(y, o) for o in outs)
 
 
+@pytest.mark.parametrize("size", [32, 5])
+def test_square_symmetries_keep_the_stamp_centre_pixel(size):
+    # stamps are cut with the source on pixel size // 2 (16 of 32): every symmetry must keep
+    # it there (a plain flip of an even stamp moves it to 15), and map a point 4 pixels to its
+    # right onto the 4 points 4 pixels away along the axes
+    c = size // 2
+    x = np.zeros((1, size, size), np.float32)
+    x[0, c, c] = 1.0
+    x[0, c, (c + 2) % size] = 2.0
+    seen = set()
+    for k in range(8):
+        y = np.asarray(square_symmetry(x, k))[0]
+        assert y[c, c] == 1.0, k
+        (py, px), = np.argwhere(y == 2.0)
+        assert abs(py - c) + abs(px - c) == 2 and (py == c or px == c), (k, py, px)
+        seen.add((int(py), int(px)))
+    assert len(seen) == 4
+
+
 def test_model_and_image_conversions_round_trip():
     u8 = np.random.default_rng(0).integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
     x = to_model(u8)

@@ -322,17 +322,32 @@ def load_stamps(path: str | os.PathLike) -> GalaxyData:
 
 
 def square_symmetry(x, k):
-    """Apply the ``k``-th of the 8 symmetries of the square (``k`` in 0..7) to ``(C, H, W)``.
+    """Apply the ``k``-th of the 8 symmetries of the square (``k`` in 0..7) to ``(C, H, W)``,
+    about the stamp's centre pixel ``(H // 2, W // 2)``.
 
-    ``k % 4`` quarter turns, then a left-right flip when ``k >= 4``. Works on NumPy and
-    on JAX arrays; with JAX, ``k`` may be traced (all 8 are computed and one selected).
+    ``k % 4`` quarter turns, then a left-right flip when ``k >= 4``. The stamps are cut with
+    their source on pixel ``(H // 2, W // 2)`` (16 of 32), not on the grid's centre 15.5: a
+    plain flip would move it to pixel 15, and a model trained on such copies puts its
+    galaxies a pixel off in half the samples. So each reflection maps pixel ``i`` to
+    ``2 (n // 2) - i`` (modulo ``n``): for an even size the first row or column, which has no
+    partner inside the stamp, stays where it is. Works on NumPy and on JAX arrays; with
+    JAX, ``k`` may be traced (all 8 are computed and one selected).
     """
     import jax.numpy as jnp
 
+    def reflect(y, axis):
+        n = y.shape[axis]
+        return jnp.roll(jnp.flip(y, axis=axis), 1 - n % 2, axis=axis)
+
+    def quarter_turn(y):  # (i, j) -> (n - j, i) about the centre pixel, as np.rot90 about 15.5
+        return reflect(jnp.swapaxes(y, -2, -1), -2)
+
     outs = []
     for j in range(8):
-        y = jnp.rot90(x, j % 4, axes=(-2, -1))
-        outs.append(jnp.flip(y, axis=-1) if j >= 4 else y)
+        y = x
+        for _ in range(j % 4):
+            y = quarter_turn(y)
+        outs.append(reflect(y, -1) if j >= 4 else y)
     return jnp.stack(outs)[k]
 
 

@@ -92,7 +92,8 @@ class TrainConfig:
         ema_decay: EMA decay (ramped up from 0.9 over the first steps).
         grad_clip: global gradient-norm clip.
         t_eps: smallest training time (``std(t_eps)`` must not vanish).
-        augment: apply a random symmetry of the square to every image.
+        augment: apply a random symmetry of the square, about the centre pixel where the
+            stamps hold their source, to every image.
         seed: PRNG seed of the initial weights and of the data order.
         recipe: ``"edm"`` (preconditioned denoiser, log-normal noise levels) or ``"eps"``
             (noise prediction with uniform times).
