@@ -286,13 +286,18 @@ def plot_report(report: dict, generated, test, path, title: str = "") -> None:
     st = report["_stats"]
     fig = plt.figure(figsize=(16, 12))
     gs = fig.add_gridspec(3, 5, height_ratios=[1.3, 1, 1])
+    # A fixed random choice of each set: the held-out stamps come in catalogue order, and
+    # their first 32 are brighter than the average (mean log flux 1.65 against 1.28), which
+    # the eye would compare with typical generated ones.
+    shown = {name: np.sort(np.random.default_rng(0).choice(len(x), min(32, len(x)), replace=False))
+             for name, x in (("test", test), ("generated", generated))}
     ax = fig.add_subplot(gs[0, 0:2])
-    ax.imshow(image_grid(test[:32]))
-    ax.set_title(f"held-out real galaxies ({len(test)})")
+    ax.imshow(image_grid(np.asarray(test)[shown["test"]]))
+    ax.set_title(f"held-out real galaxies ({len(shown['test'])} at random of {len(test)})")
     ax.axis("off")
     ax = fig.add_subplot(gs[0, 2:4])
-    ax.imshow(image_grid(generated[:32]))
-    ax.set_title(f"generated ({len(generated)})")
+    ax.imshow(image_grid(np.asarray(generated)[shown["generated"]]))
+    ax.set_title(f"generated ({len(shown['generated'])} at random of {len(generated)})")
     ax.axis("off")
     ax = fig.add_subplot(gs[0, 4])
     k = np.arange(1, st["test"]["power_spectrum"].shape[1] + 1)
