@@ -93,8 +93,8 @@ def test_square_symmetries_form_the_dihedral_group():
 @pytest.mark.parametrize("size", [32, 5])
 def test_square_symmetries_keep_the_stamp_centre_pixel(size):
     # stamps are cut with the source on pixel size // 2 (16 of 32): every symmetry must keep
-    # it there (a plain flip of an even stamp moves it to 15), and map a point 4 pixels to its
-    # right onto the 4 points 4 pixels away along the axes
+    # it there (a plain flip of an even stamp moves it to 15), and map a point 2 pixels to its
+    # right onto the 4 points 2 pixels away along the axes
     c = size // 2
     x = np.zeros((1, size, size), np.float32)
     x[0, c, c] = 1.0
