@@ -12,10 +12,12 @@ poses as the generator, B as the training pool. Three estimators are scored:
 * ``averaged_100``: the same 100 images, the floor averaged over 50 draws;
 * ``averaged_184``: all 184 images of A, distances and floor averaged over 50 draws of 100.
 
-For each: the quantiles of the mean ratio and of the largest per-statistic ratio over the
-splits, and how often they exceed 1.3 and 1.6 (the galaxy demo's goals).
+For each: the quantiles of the mean ratio, of the largest per-statistic ratio and of each
+statistic's ratio over the splits, and how often they exceed 1.3 and 1.6 (the galaxy
+demo's goals), and how often some ratio lands above its own 95th percentile. The 95th percentiles of ``averaged_184`` are the galaxy demo's "chance"
+column (``workshop_astro.evaluate.HDF32_CHANCE_95``; a test keeps the two equal).
 
-    .venv/bin/python benchmarks/astro_evaluation_null.py [--splits 20]
+    .venv/bin/python benchmarks/astro_evaluation_null.py [--splits 100]
 
 Writes benchmarks/results/astro_evaluation_null.json.
 """
@@ -43,10 +45,15 @@ def summarise(ratios: list[dict]) -> dict:
     worst = np.array([r["worst"] for r in ratios])
     q = [5, 25, 50, 75, 95]
     over = {k: float(np.mean([r["per"][k] > 1.6 for r in ratios])) for k in ratios[0]["per"]}
+    per = {k: dict(zip(map(str, q), np.percentile([r["per"][k] for r in ratios], q).round(3).tolist()))
+           for k in ratios[0]["per"]}
+    # how often a report shows some ratio above its own 95th percentile (the demo's "<" marks)
+    beyond = [r["mean"] > np.percentile(means, 95) or any(r["per"][k] > per[k]["95"] for k in per) for r in ratios]
     return dict(mean_ratio_quantiles=dict(zip(map(str, q), np.percentile(means, q).round(3).tolist())),
                 worst_ratio_quantiles=dict(zip(map(str, q), np.percentile(worst, q).round(3).tolist())),
                 p_mean_over_1_3=float(np.mean(means > 1.3)), p_worst_over_1_6=float(np.mean(worst > 1.6)),
-                p_statistic_over_1_6=over)
+                p_statistic_over_1_6=over, statistic_ratio_quantiles=per,
+                p_some_ratio_beyond_its_95th_percentile=float(np.mean(beyond)))
 
 
 def main() -> None:
@@ -54,7 +61,7 @@ def main() -> None:
     from workshop_astro.galaxies import load_stamps
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--splits", type=int, default=20)
+    ap.add_argument("--splits", type=int, default=100)
     ap.add_argument("--out", default=str(OUT))
     a = ap.parse_args()
     data = load_stamps(str(importlib.resources.files("workshop_astro") / "data" / "hdf_stamps_32.npz"))

@@ -221,3 +221,29 @@ def test_galaxy_statistics_report_the_morphology_and_the_table():
     table = format_table(r)
     assert all(k in table for k in (*SCALAR_STATS, "power_spectrum", "floor"))
     assert len(table.splitlines()) == len(SCALAR_STATS) + 3
+
+
+def test_chance_column_marks_only_ratios_above_what_real_galaxies_reach():
+    from workshop_astro.evaluate import HDF32_CHANCE_95, beyond_chance
+
+    names = ["log_flux", "m20", "power_spectrum"]
+    report = dict(distance={"log_flux": 0.1, "m20": 0.4, "power_spectrum": 0.2},
+                  floor={"log_flux": 0.1, "m20": 0.2, "power_spectrum": 0.2},
+                  ratio={"log_flux": 1.0, "m20": 2.0, "power_spectrum": 1.0},
+                  mean_distance=0.7 / 3, mean_floor=0.5 / 3, summary_generated={}, summary_heldout={})
+    chance = {"log_flux": 1.2, "m20": 1.5, "power_spectrum": 1.1, "mean": 1.2}
+    assert beyond_chance(report, chance) == {"m20": (2.0, 1.5), "mean": (pytest.approx(1.4), 1.2)}
+    rows = {line.split()[0]: line for line in format_table(report, chance).splitlines()[1:]}
+    assert set(rows) == {*names, "mean"}
+    assert rows["m20"].endswith("1.50 <") and rows["mean"].endswith("1.20 <")
+    assert rows["log_flux"].endswith("1.20") and rows["power_spectrum"].endswith("1.10")
+    assert "chance" not in format_table(report) and "<" not in format_table(report)
+    # the shipped constants are the null benchmark's, for every statistic and the mean
+    import json
+    from pathlib import Path
+
+    null = Path(__file__).resolve().parents[3] / "benchmarks" / "results" / "astro_evaluation_null.json"
+    row = json.loads(null.read_text())["rows"]["averaged_184"]
+    measured = {k: q["95"] for k, q in row["statistic_ratio_quantiles"].items()} | {"mean": row["mean_ratio_quantiles"]["95"]}
+    assert HDF32_CHANCE_95 == measured
+    assert set(HDF32_CHANCE_95) == {*SCALAR_STATS, "power_spectrum", "mean"}
