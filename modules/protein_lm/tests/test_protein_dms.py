@@ -142,6 +142,11 @@ def test_assay_checks_its_variants():
         DMSAssay("x", WT, ("R10W:A4G",), np.array([1.0]))
     with pytest.raises(ValueError, match="not 'G'"):
         DMSAssay("x", WT, ("G4A",), np.array([1.0]))
+    # a missing measurement would turn every correlation into NaN without a word
+    with pytest.raises(ValueError, match=r"1 variant\(s\) have no finite fitness: R10W \(nan\); leave them out"):
+        DMSAssay("x", WT, ("A4G", "R10W"), np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match="no finite fitness: A4G \\(inf\\)"):
+        DMSAssay("x", WT, ("A4G",), np.array([np.inf]))
 
 
 # --- Spearman with a bootstrap interval ---------------------------------------------------

@@ -157,6 +157,11 @@ class DMSAssay:
         fitness = np.asarray(self.fitness, dtype=np.float64)
         if fitness.shape != (len(self.variants),):
             raise ValueError(f"{len(self.variants)} variants but fitness has shape {fitness.shape}")
+        bad = np.flatnonzero(~np.isfinite(fitness))
+        if bad.size:
+            shown = ", ".join(f"{self.variants[i]} ({fitness[i]})" for i in bad[:5])
+            raise ValueError(f"{bad.size} variant(s) have no finite fitness: {shown}{', ...' if bad.size > 5 else ''}; "
+                             "leave them out (read_dms_table drops such rows and lists them in assay.dropped)")
         for v in self.variants:
             if _canonical(v, self.wild_type, 0) != v:
                 raise ValueError(f"variant {v!r} is not written canonically (sorted by position, e.g. 'A4G:R10W')")
