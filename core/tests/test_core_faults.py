@@ -395,6 +395,20 @@ def test_an_unexpected_error_is_one_paragraph_with_its_traceback_in_a_log(world,
     assert log.is_file() and log.is_relative_to(tmp_path / "state")
     text = log.read_text()
     assert "Traceback (most recent call last)" in text and "ValueError: the demo's own bug" in text
+    # the folder keeps the newest KEEP_LOGS tracebacks: older ones go when a new one comes
+    from workshop._errors import KEEP_LOGS
+
+    for k in range(KEEP_LOGS + 5):
+        old = log.parent / f"workshop-error-20200101-0000{k:02d}.log"
+        old.write_text("old")
+        os.utime(old, (1_600_000_000 + k, 1_600_000_000 + k))
+    other = log.parent / "notes.txt"
+    other.write_text("not ours")
+    r = invoke(world, "run", "faultmod", "bug", "--out", "{w}/out dir")
+    newest = Path(r.output.split("Its traceback is in ")[1].split(";")[0])
+    kept = sorted(log.parent.glob("workshop-error-*.log"))
+    assert len(kept) == KEEP_LOGS and newest in kept and log in kept and other.read_text() == "not ours"
+    assert not (log.parent / "workshop-error-20200101-000000.log").exists()
 
 
 @pytest.mark.parametrize("how", ["--debug", "WORKSHOP_DEBUG=1"])

@@ -53,9 +53,21 @@ def log_folder() -> Path:
     return platformdirs.user_log_path("workshop", appauthor=False)
 
 
+#: How many traceback files the log folder keeps; older ones are removed when a new one is written.
+KEEP_LOGS = 50
+
+
+def _prune_logs(folder: Path, keep: int = KEEP_LOGS) -> None:
+    # the newest ``keep`` traceback files stay (their names sort by time); never fails
+    logs = sorted(folder.glob("workshop-error-*.log"), key=lambda p: (p.stat().st_mtime, p.name))
+    for old in logs[:-keep] if keep > 0 else logs:
+        with contextlib.suppress(OSError):
+            old.unlink()
+
+
 def write_traceback(label: str) -> Path | None:
     """Write the current exception's traceback to a new file; its path, or ``None`` when
-    no folder would take it."""
+    no folder would take it. The folder keeps the newest :data:`KEEP_LOGS` such files."""
     import tempfile
 
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime())
@@ -68,6 +80,8 @@ def write_traceback(label: str) -> Path | None:
                 try:
                     with open(path, "x", encoding="utf-8") as f:
                         f.write(text)
+                    with contextlib.suppress(Exception):
+                        _prune_logs(folder)
                     return path
                 except FileExistsError:
                     continue
