@@ -182,7 +182,7 @@ def galaxies(ctx: RunContext) -> dict:
         ctx.log("chance = the ratio that real training galaxies, scored as if generated, stay under in 95 % of "
                 "random splits; they still show one ratio above it in 35 % of reports "
                 "(benchmarks/astro_evaluation_null.py); "
-                + ("beyond chance: " + ", ".join(f"{k} {r:.2f} > {c:.2f}" for k, (r, c) in over.items()) if over
+                + ("beyond chance: " + ", ".join(f"{k} {r:.3f} > {c:.3f}" for k, (r, c) in over.items()) if over
                    else "no ratio beyond chance"))
     ctx.log(f"mean distance to held-out {report['mean_distance']:.2f} vs train/held-out floor {report['mean_floor']:.2f}; "
             f"memorisation ratio {report['memorisation']['ratio']:.2f} (1 = like held-out, 0 = copies)")
