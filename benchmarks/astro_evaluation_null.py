@@ -13,9 +13,10 @@ poses as the generator, B as the training pool. Three estimators are scored:
 * ``averaged_184``: all 184 images of A, distances and floor averaged over 50 draws of 100.
 
 For each: the quantiles of the mean ratio, of the largest per-statistic ratio and of each
-statistic's ratio over the splits, and how often they exceed 1.3 and 1.6 (the galaxy
-demo's goals), and how often some ratio lands above its own 95th percentile. The 95th percentiles of ``averaged_184`` are the galaxy demo's "chance"
-column (``workshop_astro.evaluate.HDF32_CHANCE_95``; a test keeps the two equal).
+statistic's ratio over the splits; how often they exceed 1.3 and 1.6 (the galaxy demo's
+goals); and how often some ratio lands above its own 95th percentile. The 95th
+percentiles of ``averaged_184`` are the galaxy demo's "chance" column
+(``workshop_astro.evaluate.HDF32_CHANCE_95``; a test keeps the two equal).
 
     .venv/bin/python benchmarks/astro_evaluation_null.py [--splits 100]
 
