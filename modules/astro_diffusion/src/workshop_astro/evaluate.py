@@ -283,9 +283,8 @@ def format_table(report: dict, chance: dict[str, float] | None = None) -> str:
     gen, held = report["summary_generated"], report["summary_heldout"]
     head = f"{'statistic':<18} {'generated':>15} {'held-out':>15} {'distance':>9} {'floor':>7} {'ratio':>6}"
     lines = [head + (f" {'chance':>7}" if chance else "")]
-    mean_ratio = report["mean_distance"] / max(report["mean_floor"], 1e-12)
     rows = [(k, report["distance"][k], report["floor"][k], report["ratio"][k]) for k in report["distance"]]
-    for k, dist, floor, ratio in [*rows, ("mean", report["mean_distance"], report["mean_floor"], mean_ratio)]:
+    for k, dist, floor, ratio in [*rows, ("mean", report["mean_distance"], report["mean_floor"], _mean_ratio(report))]:
         g = f"{gen[k][0]:.2f} +- {gen[k][1]:.2f}" if k in gen else ""
         t = f"{held[k][0]:.2f} +- {held[k][1]:.2f}" if k in held else ""
         line = f"{k:<18} {g:>15} {t:>15} {dist:>9.2f} {floor:>7.2f} {ratio:>6.2f}"
@@ -295,10 +294,14 @@ def format_table(report: dict, chance: dict[str, float] | None = None) -> str:
     return "\n".join(lines)
 
 
+def _mean_ratio(report: dict) -> float:
+    return report["mean_distance"] / max(report["mean_floor"], 1e-12)
+
+
 def beyond_chance(report: dict, chance: dict[str, float]) -> dict[str, tuple[float, float]]:
     """``{statistic: (ratio, chance)}`` for every ratio of the report (``"mean"`` included)
     above the ratio real galaxies reach by chance (``chance``, such as :data:`HDF32_CHANCE_95`)."""
-    ratios = {**report["ratio"], "mean": report["mean_distance"] / max(report["mean_floor"], 1e-12)}
+    ratios = {**report["ratio"], "mean": _mean_ratio(report)}
     return {k: (float(r), float(chance[k])) for k, r in ratios.items() if k in chance and r > chance[k]}
 
 
@@ -360,7 +363,7 @@ def plot_report(report: dict, generated, test, path, title: str = "", chance: di
     ax.set_xlim(0, 1.6 * right)  # room for the legend on the right
     ax.set_yticks(pos, names, fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("standardised W1 distance to held-out")
+    ax.set_xlabel("W1 distance to held-out")
     ax.set_title(f"mean {report['mean_distance']:.2f} (floor {report['mean_floor']:.2f})", fontsize=9)
     ax.legend(fontsize=6, loc="lower right")
     if title:
