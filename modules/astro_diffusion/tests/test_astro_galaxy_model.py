@@ -78,6 +78,64 @@ def test_input_skip_adds_a_time_dependent_affine_map_of_the_input():
     assert UNetConfig.from_dict({k: v for k, v in cfg.as_dict().items() if k != "input_skip"}).input_skip is False
 
 
+def _reference_chw(model, x, t):
+    """The "res" network computed channels first with Equinox's own layers (``Conv2d``,
+    ``GroupNorm``): the layout the checkpoints were trained in."""
+    cfg = model.config
+    silu, cat = jax.nn.silu, jnp.concatenate
+    norm = lambda n, h: h if n.norm is None else n.norm(h)  # noqa: E731
+    temb = model.time_mlp(time_embedding(t, cfg.time_dim))
+
+    def res(b, h):
+        g = b.conv1(silu(norm(b.norm1, h))) + b.time_proj(temb)[:, None, None]
+        return b.conv2(silu(norm(b.norm2, g))) + (h if b.skip is None else b.skip(h))
+
+    def att(a, h):
+        c, hh, ww = h.shape
+        q, k, v = jnp.split(a.qkv(norm(a.norm, h)).reshape(3 * c, hh * ww), 3)
+        w = jax.nn.softmax(q.T @ k / np.sqrt(c), axis=-1)
+        return h + a.out((v @ w.T).reshape(c, hh, ww))
+
+    h = model.stem(space_to_depth(x, cfg.patch) if cfg.patch > 1 else x)
+    hs, n = [h], len(model.down_blocks)
+    for lvl in range(n):
+        for b, a in zip(model.down_blocks[lvl], model.down_attn[lvl]):
+            h = res(b, h)
+            h = h if a is None else att(a, h)
+            hs.append(h)
+        if lvl < n - 1:
+            h = model.downsamples[lvl](h)
+            hs.append(h)
+    h = res(model.mid2, att(model.mid_attn, res(model.mid1, h)) if model.mid_attn else res(model.mid1, h))
+    for i in range(n):
+        for b, a in zip(model.up_blocks[i], model.up_attn[i]):
+            h = res(b, cat([h, hs.pop()], axis=0))
+            h = h if a is None else att(a, h)
+        if i < n - 1:
+            h = model.upsamples[i].conv(jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2))
+    out = model.head(silu(norm(model.head_norm, h)))
+    out = depth_to_space(out, cfg.patch) if cfg.patch > 1 else out
+    w, b = jnp.split(model.input_skip(temb), 2)
+    return out + w[:, None, None] * x + b[:, None, None]
+
+
+@pytest.mark.parametrize("norm", ["group", "none"])
+def test_channels_last_network_equals_the_channels_first_layers(norm):
+    # The "res" design runs channels last (XLA's convolution layout on a CPU) with the
+    # parameters of Equinox's channels-first layers, so every checkpoint keeps its meaning.
+    cfg = UNetConfig(channels=8, mults=(1, 2, 2), attention_levels=(2,), time_dim=16, norm=norm, patch=2,
+                     input_skip=True)
+    model = init_unet(cfg, seed=0)
+    leaves, tdef = jax.tree_util.tree_flatten(model)
+    rng = np.random.default_rng(3)  # perturb every weight, bias and norm scale away from its init
+    model = jax.tree_util.tree_unflatten(tdef, [v + 0.05 * rng.normal(size=v.shape).astype(np.float32)
+                                                if eqx.is_inexact_array(v) else v for v in leaves])
+    x = jax.random.normal(jax.random.key(5), (3, 32, 32))
+    for t in (0.05, 0.6):
+        ref = _reference_chw(model, x, t)
+        np.testing.assert_allclose(model(x, t), ref, rtol=1e-4, atol=1e-5 * float(jnp.abs(ref).max()))
+
+
 def test_score_from_eps():
     assert np.allclose(score_from_eps(jnp.array([1.0, -2.0]), 0.5), [-2.0, 4.0])
 
