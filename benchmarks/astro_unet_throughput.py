@@ -9,6 +9,8 @@ attention with PyTorch's fused ``scaled_dot_product_attention``), with space-to-
 patching and the optional input skip; the parameter counts are asserted equal. One training step
 = forward, noise-prediction MSE, backward, Adam update, on the same batch size; the two
 frameworks are timed alternately in one process (medians), so a busy machine slows both.
+PyTorch is timed in both memory formats (its default channels first, and channels last,
+the layout JAX's ``"res"`` network runs in); ``jax_over_best_torch`` compares with the faster.
 
     .venv/bin/python benchmarks/astro_unet_throughput.py [--repeats 5 --threads 2]
 
@@ -236,11 +238,19 @@ def bench(name, cfg, res, batch, repeats, threads):
     topt = torch.optim.Adam(tnet.parameters(), lr=1e-4)
     tx, tt, te = torch.from_numpy(x), torch.from_numpy(t), torch.from_numpy(eps)
 
-    def tstep():
-        topt.zero_grad(set_to_none=True)
-        loss = torch.mean((tnet(tx, tt) - te) ** 2)
+    # PyTorch also gets its channels-last layout (JAX's "res" network runs channels last):
+    # the same weights, memory format torch.channels_last for the model and the batch.
+    import copy
+
+    tnet_cl = copy.deepcopy(tnet).to(memory_format=torch.channels_last)
+    topt_cl = torch.optim.Adam(tnet_cl.parameters(), lr=1e-4)
+    tx_cl = tx.contiguous(memory_format=torch.channels_last)
+
+    def tstep(net=tnet, opt=topt, inp=tx):
+        opt.zero_grad(set_to_none=True)
+        loss = torch.mean((net(inp, tt) - te) ** 2)
         loss.backward()
-        topt.step()
+        opt.step()
         return loss.item()
 
     jx, jt, je = jnp.asarray(x), jnp.asarray(t), jnp.asarray(eps)
@@ -249,7 +259,8 @@ def bench(name, cfg, res, batch, repeats, threads):
     l.block_until_ready()
     compile_s = time.perf_counter() - t0
     tstep()  # warm-up
-    jt_times, tt_times = [], []
+    tstep(tnet_cl, topt_cl, tx_cl)
+    jt_times, tt_times, tcl_times = [], [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
         model, state, l = jstep(model, state, jx, jt, je)
@@ -258,13 +269,19 @@ def bench(name, cfg, res, batch, repeats, threads):
         t0 = time.perf_counter()
         tstep()
         tt_times.append(time.perf_counter() - t0)
-    j, tq = statistics.median(jt_times), statistics.median(tt_times)
+        t0 = time.perf_counter()
+        tstep(tnet_cl, topt_cl, tx_cl)
+        tcl_times.append(time.perf_counter() - t0)
+    j, tq, tcl = statistics.median(jt_times), statistics.median(tt_times), statistics.median(tcl_times)
     row = dict(name=name, config=cfg.as_dict(), resolution=res, batch=batch, parameters=n_jax,
                jax_step_s=j, torch_step_s=tq, jax_images_per_s=batch / j, torch_images_per_s=batch / tq,
-               jax_over_torch=(batch / j) / (batch / tq), jax_compile_s=compile_s,
-               jax_step_times=jt_times, torch_step_times=tt_times)
+               jax_over_torch=(batch / j) / (batch / tq), torch_channels_last_step_s=tcl,
+               torch_channels_last_images_per_s=batch / tcl, jax_over_best_torch=min(tq, tcl) / j,
+               jax_compile_s=compile_s, jax_step_times=jt_times, torch_step_times=tt_times,
+               torch_channels_last_step_times=tcl_times)
     print(f"{name}: {n_jax:,} params, batch {batch} at {res}x{res}: JAX {batch / j:.1f} img/s, "
-          f"PyTorch {batch / tq:.1f} img/s, ratio {row['jax_over_torch']:.2f} (compile {compile_s:.1f} s)", flush=True)
+          f"PyTorch {batch / tq:.1f} img/s (channels last {batch / tcl:.1f}), ratio {row['jax_over_torch']:.2f}, "
+          f"to PyTorch's faster layout {row['jax_over_best_torch']:.2f} (compile {compile_s:.1f} s)", flush=True)
     return row
 
 
