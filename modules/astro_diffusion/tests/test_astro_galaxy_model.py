@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from workshop_astro.unet import (
-    PRESET_CONFIGS, Depthwise3x3, UNet, UNetConfig, count_params, depth_to_space, init_unet, score_from_eps, space_to_depth,
-    time_embedding,
+    PRESET_CONFIGS, Depthwise3x3, UNet, UNetConfig, conv_hwc, count_params, depth_to_space, init_unet, score_from_eps,
+    space_to_depth, time_embedding,
 )
 
 
@@ -171,3 +171,11 @@ def test_space_to_depth_round_trips_and_matches_pixel_unshuffle_order():
     assert y.shape == (8, 2, 2) and np.array_equal(depth_to_space(y, 2), x)
     # channel c*4 + i*2 + j holds pixel (2h + i, 2w + j) of channel c (PyTorch's pixel_unshuffle)
     assert float(y[1, 0, 0]) == float(x[0, 0, 1]) and float(y[2, 1, 0]) == float(x[0, 3, 0])
+
+
+def test_conv_hwc_is_the_equinox_convolution_channels_last():
+    # strides, padding, dilation and groups as Equinox's Conv2d has them
+    x = jax.random.normal(jax.random.key(6), (4, 9, 9))
+    for kw in (dict(), dict(stride=2, padding=1), dict(padding=2, dilation=2), dict(groups=2, padding=1)):
+        conv = eqx.nn.Conv2d(4, 6, 3, key=jax.random.key(7), **kw)
+        np.testing.assert_allclose(conv_hwc(conv, x.transpose(1, 2, 0)).transpose(2, 0, 1), conv(x), rtol=1e-5, atol=1e-5)

@@ -170,7 +170,7 @@ def conv_hwc(conv: eqx.nn.Conv2d, x: Float[Array, "h w c"]) -> Float[Array, "h2 
     alternating runs of 25 steps, 2026-12-01).
     """
     y = jax.lax.conv_general_dilated(x[None], conv.weight, conv.stride, conv.padding, rhs_dilation=conv.dilation,
-                                     dimension_numbers=("NHWC", "OIHW", "NHWC"))[0]
+                                     dimension_numbers=("NHWC", "OIHW", "NHWC"), feature_group_count=conv.groups)[0]
     return y if conv.bias is None else y + conv.bias.reshape(-1)
 
 
