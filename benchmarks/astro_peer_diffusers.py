@@ -27,7 +27,7 @@ sized for a CPU:
 * data: the same training stamps in [-1, 1] (the example's ``Normalize([0.5], [0.5])``
   range), with the project's augmentation (one of the 8 symmetries of the square per
   image, a superset of the example's random horizontal flip; about the stamp's centre
-  pixel since 2026-12-01, after the committed results), batch 32 like the project
+  pixel since 2026-12-01), batch 32 like the project
   (the example's default is 16), shuffled epochs;
 * sampling: the EMA weights with ``DPMSolverMultistepScheduler`` made from the DDPM
   scheduler's config (its default DPM-Solver++(2M), the same solver as the project's) at
