@@ -3,7 +3,8 @@
 The demo's model (the ``cpu`` network, the default EDM recipe, 1,529 steps: what the
 5-minute budget trains on an idle 2-core machine) draws galaxies by solving the
 probability-flow ODE from ``sigma = 80`` down to 0. Here the same ODE starts instead from
-*real* training stamps with noise of level ``sigma_start`` added: below that level the
+*real* training stamps (400, drawn with replacement from the 368) with noise of level
+``sigma_start`` added: below that level the
 model finishes the picture, above it the picture is real. Each level's 400 results are
 measured like generated galaxies (``evaluate.compare`` against the held-out stamps, next
 to the train-vs-held-out floor). A statistic whose ratio is near 1 from a low start but
