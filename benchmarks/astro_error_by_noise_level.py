@@ -13,6 +13,10 @@ high from a higher one is decided, wrongly, by the denoiser between those two le
 last row starts from pure noise at ``sigma = 80``: the demo's own sampler.
 
     nice .venv/bin/python benchmarks/astro_error_by_noise_level.py --seeds 0,1
+    nice .venv/bin/python benchmarks/astro_error_by_noise_level.py --unet cpu_mix --steps 1430 --seeds 0 --append
+
+(``cpu_mix``: the ``"mix"`` design, 1,430 steps in the ``cpu`` network's time at the step
+times measured inside ``train``, 159.8 against 149.5 ms.)
 
 The trained models are kept in ``build/`` (a second run reuses them). Every start level
 uses 20 DPM-Solver++(2M) steps on EDM's grid from ``sigma_start``, so the sampler's own
@@ -36,8 +40,9 @@ LEVELS = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 80.0)
 N_IMAGES, BATCH, SAMPLER_STEPS = 400, 100, 20
 
 
-def trained_model(seed: int, steps: int):
-    """The demo's model for ``seed``, trained for ``steps`` steps (or loaded from ``build/``)."""
+def trained_model(seed: int, steps: int, unet: str = "cpu"):
+    """The demo's model (network preset ``unet``) for ``seed``, trained for ``steps`` steps
+    (or loaded from ``build/``)."""
     from workshop.data import fetch
     from workshop_astro.galaxies import channel_stats, load_stamps
     from workshop_astro.train import TrainConfig, train
@@ -46,9 +51,10 @@ def trained_model(seed: int, steps: int):
     data = load_stamps(fetch("astro", "hdf_stamps_32.npz"))
     stats = channel_stats(data.train)
     (ROOT / "build").mkdir(exist_ok=True)
-    ckpt = ROOT / "build" / f"astro_noise_level_seed{seed}_{steps}.eqx"
+    name = "" if unet == "cpu" else f"{unet}_"
+    ckpt = ROOT / "build" / f"astro_noise_level_{name}seed{seed}_{steps}.eqx"
     t0 = time.monotonic()
-    result = train(stats.standardise(data.train), config_for("cpu"), TrainConfig(batch_size=32, seed=seed),
+    result = train(stats.standardise(data.train), config_for(unet), TrainConfig(batch_size=32, seed=seed),
                    max_steps=steps, checkpoint=ckpt, progress=False)
     return result.ema, data, stats, result.steps_done, time.monotonic() - t0
 
@@ -74,13 +80,13 @@ def finish_from(model, start, sigma_start: float, key):
     return np.concatenate(out)
 
 
-def measure(seed: int, steps: int, levels) -> dict:
+def measure(seed: int, steps: int, levels, unet: str = "cpu") -> dict:
     import jax
     import numpy as np
 
     from workshop_astro.evaluate import compare
 
-    model, data, stats, steps_done, train_s = trained_model(seed, steps)
+    model, data, stats, steps_done, train_s = trained_model(seed, steps, unet)
     rng = np.random.default_rng(1000 + seed)
     idx = rng.choice(len(data.train), N_IMAGES, replace=True)
     start = np.asarray(stats.standardise(data.train[idx]))
@@ -95,41 +101,43 @@ def measure(seed: int, steps: int, levels) -> dict:
                                      ellipticity=float(np.median(rep["_stats"]["generated"]["ellipticity"]))),
                          seconds=time.monotonic() - t0))
         r = rows[-1]
-        print(f"seed {seed} {origin} start, sigma_start {level:5.1f}: mean/floor {r['mean_ratio']:.2f}, "
+        print(f"{unet} seed {seed} {origin} start, sigma_start {level:5.1f}: mean/floor {r['mean_ratio']:.2f}, "
               + ", ".join(f"{k} {v:.2f}" for k, v in r["ratio"].items()), flush=True)
-    return dict(seed=seed, steps=steps_done, train_s=train_s, levels=rows)
+    return dict(unet=unet, seed=seed, steps=steps_done, train_s=train_s, levels=rows)
 
 
 SHOWN = ("mean", "m20", "ellipticity", "gini", "asymmetry", "power_spectrum", "half_light_radius")
 
 
 def plot(result: dict, path: Path) -> None:
-    """Ratio to the floor against the start level, one line per statistic, one style per seed."""
+    """Ratio to the floor against the start level, one panel per run, one line per statistic."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    runs = result["runs"]
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 4.2), sharey=True, squeeze=False)
     colours = dict(zip(SHOWN, ("black", "tab:red", "tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown")))
-    for k, run in enumerate(result["runs"]):
+    value = lambda r, name: r["mean_ratio"] if name == "mean" else r["ratio"][name]
+    for ax, run in zip(axes[0], runs):
         real = [r for r in run["levels"] if r.get("start", "real") == "real"]
         noise = [r for r in run["levels"] if r.get("start") == "noise"]
         xs = [max(r["sigma_start"], 0.03) for r in real]  # sigma_start = 0 drawn at the left edge
-        value = lambda r, name: r["mean_ratio"] if name == "mean" else r["ratio"][name]
         for name in SHOWN:
-            ax.plot(xs, [value(r, name) for r in real], ls=("-", "--", ":")[k % 3], marker="o", ms=3,
-                    color=colours[name], label=name.replace("_", " ") if k == 0 else None)
+            ax.plot(xs, [value(r, name) for r in real], marker="o", ms=3, color=colours[name],
+                    label=name.replace("_", " "))
             for r in noise:
                 ax.plot([200.0], [value(r, name)], marker="*", ms=9, color=colours[name], ls="none")
-    ax.axhline(1.6, color="grey", lw=0.8, ls=":")
-    ax.set_xscale("log")
-    ax.set_xticks([0.03, 0.1, 0.3, 1, 3, 10, 30, 80, 200], ["real", "0.1", "0.3", "1", "3", "10", "30", "80", "noise"])
-    ax.set_xlabel("noise level added to real stamps before the model finishes them (stars: from pure noise)")
-    ax.set_ylabel("distance / train-vs-held-out floor")
-    seeds = ", ".join(f"seed {r['seed']} {('solid', 'dashed', 'dotted')[i % 3]}" for i, r in enumerate(result["runs"]))
-    ax.set_title(f"Real stamps noised to sigma_start, finished by the demo's model ({seeds})", fontsize=9)
-    ax.legend(fontsize=8, ncol=3)
+        ax.axhline(1.6, color="grey", lw=0.8, ls=":")
+        ax.set_xscale("log")
+        ax.set_xticks([0.03, 0.1, 0.3, 1, 3, 10, 30, 80, 200], ["real", "0.1", "0.3", "1", "3", "10", "30", "80", "noise"])
+        ax.set_title(f"{run.get('unet', 'cpu')} network, seed {run['seed']}, {run['steps']:,} steps", fontsize=9)
+        ax.set_xlabel("noise added to real stamps (stars: pure noise)", fontsize=8)
+    axes[0][0].set_ylabel("distance / train-vs-held-out floor")
+    axes[0][0].legend(fontsize=7, ncol=2)
+    fig.suptitle("Real stamps noised to sigma_start and finished by the model: where each statistic goes wrong",
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -139,6 +147,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", default="0,1")
     ap.add_argument("--steps", type=int, default=1529, help="training steps (the demo's on an idle 2-core machine)")
+    ap.add_argument("--unet", default="cpu", help="network preset (unet.PRESET_CONFIGS), e.g. cpu_mix")
     ap.add_argument("--levels", default=",".join(str(v) for v in LEVELS))
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--append", action="store_true", help="keep the seeds already in --out")
@@ -148,16 +157,17 @@ def main() -> None:
         return plot(json.loads(Path(a.out).read_text()), Path(a.out).with_suffix(".png"))
     levels = [float(v) for v in a.levels.split(",")]
     out = Path(a.out)
-    result = dict(benchmark="astro_error_by_noise_level", unet="cpu", recipe="edm (TrainConfig defaults)",
+    result = dict(benchmark="astro_error_by_noise_level", recipe="edm (TrainConfig defaults)",
                   n_images=N_IMAGES, sampler_steps=SAMPLER_STEPS, runs=[])
     if a.append and out.exists():
         result["runs"] = json.loads(out.read_text())["runs"]
     for seed in (int(s) for s in a.seeds.split(",")):
-        run = measure(seed, a.steps, levels)
+        run = measure(seed, a.steps, levels, a.unet)
         run["when"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         run["load_avg"] = os.getloadavg()
-        result["runs"] = [r for r in result["runs"] if (r["seed"], r["steps"]) != (seed, run["steps"])] + [run]
-        result["runs"].sort(key=lambda r: (r["steps"], r["seed"]))
+        same = (run["unet"], seed, run["steps"])
+        result["runs"] = [r for r in result["runs"] if (r.get("unet", "cpu"), r["seed"], r["steps"]) != same] + [run]
+        result["runs"].sort(key=lambda r: (r.get("unet", "cpu") != "cpu", r.get("unet", "cpu"), r["steps"], r["seed"]))
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=1) + "\n")
     plot(result, out.with_suffix(".png"))
