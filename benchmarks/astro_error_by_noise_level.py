@@ -9,6 +9,9 @@ model finishes the picture, above it the picture is real. Each level's 400 resul
 measured like generated galaxies (``evaluate.compare`` against the held-out stamps, next
 to the train-vs-held-out floor). A statistic whose ratio is near 1 from a low start but
 high from a higher one is decided, wrongly, by the denoiser between those two levels.
+At the highest levels the faint real stamp under the noise still steers the result (a
+real stamp finished from 30 or 80 need not score like a draw from pure noise), so read
+those rows beside the pure-noise one.
 ``sigma_start = 0`` scores the chosen training stamps themselves (the reference), and a
 last row starts from pure noise at ``sigma = 80``: the demo's own sampler.
 
@@ -121,8 +124,8 @@ def plot(result: dict, path: Path) -> None:
     colours = dict(zip(SHOWN, ("black", "tab:red", "tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown")))
     value = lambda r, name: r["mean_ratio"] if name == "mean" else r["ratio"][name]
     for ax, run in zip(axes[0], runs):
-        real = [r for r in run["levels"] if r.get("start", "real") == "real"]
-        noise = [r for r in run["levels"] if r.get("start") == "noise"]
+        real = [r for r in run["levels"] if r["start"] == "real"]
+        noise = [r for r in run["levels"] if r["start"] == "noise"]
         xs = [max(r["sigma_start"], 0.03) for r in real]  # sigma_start = 0 drawn at the left edge
         for name in SHOWN:
             ax.plot(xs, [value(r, name) for r in real], marker="o", ms=3, color=colours[name],
@@ -132,7 +135,7 @@ def plot(result: dict, path: Path) -> None:
         ax.axhline(1.6, color="grey", lw=0.8, ls=":")
         ax.set_xscale("log")
         ax.set_xticks([0.03, 0.1, 0.3, 1, 3, 10, 30, 80, 200], ["real", "0.1", "0.3", "1", "3", "10", "30", "80", "noise"])
-        ax.set_title(f"{run.get('unet', 'cpu')} network, seed {run['seed']}, {run['steps']:,} steps", fontsize=9)
+        ax.set_title(f"{run['unet']} network, seed {run['seed']}, {run['steps']:,} steps", fontsize=9)
         ax.set_xlabel("noise added to real stamps (stars: pure noise)", fontsize=8)
     axes[0][0].set_ylabel("distance / train-vs-held-out floor")
     axes[0][0].legend(fontsize=7, ncol=2)
@@ -166,8 +169,8 @@ def main() -> None:
         run["when"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         run["load_avg"] = os.getloadavg()
         same = (run["unet"], seed, run["steps"])
-        result["runs"] = [r for r in result["runs"] if (r.get("unet", "cpu"), r["seed"], r["steps"]) != same] + [run]
-        result["runs"].sort(key=lambda r: (r.get("unet", "cpu") != "cpu", r.get("unet", "cpu"), r["steps"], r["seed"]))
+        result["runs"] = [r for r in result["runs"] if (r["unet"], r["seed"], r["steps"]) != same] + [run]
+        result["runs"].sort(key=lambda r: (r["unet"] != "cpu", r["unet"], r["steps"], r["seed"]))
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=1) + "\n")
     plot(result, out.with_suffix(".png"))
