@@ -11,6 +11,9 @@ patching and the optional input skip; the parameter counts are asserted equal. O
 frameworks are timed alternately in one process (medians), so a busy machine slows both.
 PyTorch is timed in both memory formats (its default channels first, and channels last,
 the layout JAX's ``"res"`` network runs in); ``jax_over_best_torch`` compares with the faster.
+JAX is timed as the project compiles its steps (``workshop_astro.xla_cpu``: XLA's own
+convolutions and YNNPACK's fusions, the ``jax_*`` fields) and with XLA's defaults
+(``jax_xla_defaults_*``), in the same alternation.
 
     .venv/bin/python benchmarks/astro_unet_throughput.py [--repeats 5 --threads 2]
 
@@ -211,6 +214,7 @@ def bench(name, cfg, res, batch, repeats, threads):
     import torch
 
     from workshop_astro.unet import count_params, init_unet
+    from workshop_astro.xla_cpu import filter_jit
 
     torch.set_num_threads(threads)
     rng = np.random.default_rng(0)
@@ -222,14 +226,18 @@ def bench(name, cfg, res, batch, repeats, threads):
     opt = optax.adam(1e-4)
     state = opt.init(eqx.filter(model, eqx.is_inexact_array))
 
-    @eqx.filter_jit
-    def jstep(model, state, x, t, eps):
+    def jstep_fn(model, state, x, t, eps):
         def loss(m):
             return jnp.mean((jax.vmap(m)(x, t) - eps) ** 2)
 
         l, g = eqx.filter_value_and_grad(loss)(model)
         u, state = opt.update(g, state, eqx.filter(model, eqx.is_inexact_array))
         return eqx.apply_updates(model, u), state, l
+
+    # The project's compilation (xla_cpu.filter_jit: XLA's convolutions, YNNPACK's fusions)
+    # and XLA's defaults, timed in the same alternation.
+    jstep = filter_jit(jstep_fn)
+    jstep_default = eqx.filter_jit(jstep_fn)
 
     tnet = torch_unet(cfg)
     n_torch = sum(p.numel() for p in tnet.parameters())
@@ -254,18 +262,24 @@ def bench(name, cfg, res, batch, repeats, threads):
         return loss.item()
 
     jx, jt, je = jnp.asarray(x), jnp.asarray(t), jnp.asarray(eps)
+    model_d, state_d = model, state
     t0 = time.perf_counter()
     model, state, l = jstep(model, state, jx, jt, je)
     l.block_until_ready()
     compile_s = time.perf_counter() - t0
+    model_d, state_d, l = jstep_default(model_d, state_d, jx, jt, je)
     tstep()  # warm-up
     tstep(tnet_cl, topt_cl, tx_cl)
-    jt_times, tt_times, tcl_times = [], [], []
+    jt_times, jd_times, tt_times, tcl_times = [], [], [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
         model, state, l = jstep(model, state, jx, jt, je)
         l.block_until_ready()
         jt_times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        model_d, state_d, l = jstep_default(model_d, state_d, jx, jt, je)
+        l.block_until_ready()
+        jd_times.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         tstep()
         tt_times.append(time.perf_counter() - t0)
@@ -273,15 +287,19 @@ def bench(name, cfg, res, batch, repeats, threads):
         tstep(tnet_cl, topt_cl, tx_cl)
         tcl_times.append(time.perf_counter() - t0)
     j, tq, tcl = statistics.median(jt_times), statistics.median(tt_times), statistics.median(tcl_times)
+    jd = statistics.median(jd_times)
     row = dict(name=name, config=cfg.as_dict(), resolution=res, batch=batch, parameters=n_jax,
                jax_step_s=j, torch_step_s=tq, jax_images_per_s=batch / j, torch_images_per_s=batch / tq,
                jax_over_torch=(batch / j) / (batch / tq), torch_channels_last_step_s=tcl,
                torch_channels_last_images_per_s=batch / tcl, jax_over_best_torch=min(tq, tcl) / j,
-               jax_compile_s=compile_s, jax_step_times=jt_times, torch_step_times=tt_times,
-               torch_channels_last_step_times=tcl_times)
-    print(f"{name}: {n_jax:,} params, batch {batch} at {res}x{res}: JAX {batch / j:.1f} img/s, "
-          f"PyTorch {batch / tq:.1f} img/s (channels last {batch / tcl:.1f}), ratio {row['jax_over_torch']:.2f}, "
-          f"to PyTorch's faster layout {row['jax_over_best_torch']:.2f} (compile {compile_s:.1f} s)", flush=True)
+               jax_xla_defaults_step_s=jd, jax_xla_defaults_images_per_s=batch / jd,
+               jax_xla_defaults_over_torch=tq / jd, jax_xla_defaults_over_best_torch=min(tq, tcl) / jd,
+               jax_compile_s=compile_s, jax_step_times=jt_times, jax_xla_defaults_step_times=jd_times,
+               torch_step_times=tt_times, torch_channels_last_step_times=tcl_times)
+    print(f"{name}: {n_jax:,} params, batch {batch} at {res}x{res}: JAX {batch / j:.1f} img/s "
+          f"(XLA's defaults {batch / jd:.1f}), PyTorch {batch / tq:.1f} img/s (channels last {batch / tcl:.1f}), "
+          f"ratio {row['jax_over_torch']:.2f}, to PyTorch's faster layout {row['jax_over_best_torch']:.2f} "
+          f"(XLA's defaults {row['jax_xla_defaults_over_best_torch']:.2f}; compile {compile_s:.1f} s)", flush=True)
     return row
 
 
@@ -312,11 +330,15 @@ def main():
                   args.repeats, args.threads),
             bench("pretrained 64x64 (patch 2)", pre, 64, 16, args.repeats, args.threads),
         ]
+    from workshop_astro.xla_cpu import compiler_options
+
     result = dict(
         benchmark="astro_unet_throughput", jax=jax.__version__, torch=torch.__version__, threads=args.threads,
+        compiler_options=compiler_options(),
         machine=platform.processor() or platform.machine(), cpu_count=os.cpu_count(),
         load_average_at_end=os.getloadavg(), repeats=args.repeats, rows=rows,
-        note="medians of alternating JAX / PyTorch train steps in one process; a shared machine slows both",
+        note="medians of alternating JAX (the project's compiler options, then XLA's defaults) / PyTorch train "
+             "steps in one process; a shared machine slows both",
     )
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n")

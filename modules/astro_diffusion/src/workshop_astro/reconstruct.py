@@ -46,6 +46,7 @@ from jaxtyping import Array, Float
 
 from . import guards
 from .sde import SDE
+from .xla_cpu import filter_jit
 
 __all__ = [
     "gaussian_psf", "Degradation", "posterior_sample", "richardson_lucy", "wiener", "wiener_posterior_std", "psnr",
@@ -160,8 +161,8 @@ def _posterior_step(sde: SDE, score_fn, deg: Degradation, y, guidance, x, t, t_n
     return x + (sde.drift(x, t) - g**2 * sc) * dt + g * jnp.sqrt(-dt) * z
 
 
-_posterior_step_jit = eqx.filter_jit(_posterior_step)
-_posterior_score_jit = eqx.filter_jit(_posterior_score)
+_posterior_step_jit = filter_jit(_posterior_step)
+_posterior_score_jit = filter_jit(_posterior_score)
 
 
 def posterior_sample(sde: SDE, score_fn, deg: Degradation, y, key, n_samples: int = 8, n_steps: int = 200,

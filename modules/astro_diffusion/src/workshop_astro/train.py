@@ -50,6 +50,7 @@ from .galaxies import square_symmetry
 from .edm import EDMDenoiser, edm_loss
 from .sde import SDE, VPSDE
 from .unet import UNet, UNetConfig, init_unet
+from .xla_cpu import filter_jit as _fast_jit
 
 __all__ = [
     "TrainConfig",
@@ -341,7 +342,7 @@ def make_train_step(sde: SDE, cfg: TrainConfig, optimizer=None, mesh: Mesh | Non
     optimizer = optimizer or make_optimizer(cfg)
     batch_sharding = NamedSharding(mesh, P("data")) if mesh is not None else None
 
-    @eqx.filter_jit
+    @_fast_jit  # eqx.filter_jit with the CPU compiler options of xla_cpu.py
     def step(state: TrainState, data: jax.Array, lr: jax.Array):
         key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
         kidx, ksym, kloss = jax.random.split(key, 3)

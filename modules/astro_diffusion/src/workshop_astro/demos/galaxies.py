@@ -67,16 +67,16 @@ def sample_galaxies(model, sde, key, n, steps, resolution, batch=128):
     times; an :class:`~workshop_astro.edm.EDMDenoiser` with DPM-Solver++(2M) on EDM's
     ``sigma`` grid, in the variables it was trained in (the same ODE, see ``edm.py``).
     """
-    import equinox as eqx
     import jax
 
     from ..edm import EDMDenoiser
     from ..fewstep import dpm_solver_sample, edm_sample, model_score
+    from ..xla_cpu import filter_jit
 
     c = model.config.image_channels
     edm = isinstance(model, EDMDenoiser)
 
-    @eqx.filter_jit
+    @filter_jit
     def run(model, key, x_init):
         if edm:
             return edm_sample(model.denoise, key, x_init.shape, n_steps=steps, x_init=80.0 * x_init)
