@@ -25,6 +25,7 @@ def _isolated(monkeypatch, tmp_path):
     monkeypatch.delenv("WORKSHOP_PRESET", raising=False)
     monkeypatch.delenv("WORKSHOP_PINS", raising=False)
     monkeypatch.delenv("WORKSHOP_DEBUG", raising=False)
+    monkeypatch.delenv("WORKSHOP_XLA_DEFAULTS", raising=False)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # tracebacks of unexpected errors go here
     _plugins.set_registry(None)
     yield

@@ -25,6 +25,7 @@ from ._declaration import (
     ModuleDeclaration,
 )
 from ._environment import ConfigError, read_text_input
+from ._environment import flag as env_flag
 from ._hookspecs import hookimpl
 from ._lazy import resolve
 from ._plugins import Registry
@@ -46,6 +47,7 @@ __all__ = [
     "RunContext",
     "DemoOptionError",
     "check",
+    "env_flag",
     "hookimpl",
     "read_text_input",
     "resolve",

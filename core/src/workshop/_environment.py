@@ -24,7 +24,7 @@ _ON = {"1", "true", "yes", "on"}
 _OFF = {"", "0", "false", "no", "off"}
 
 VARIABLES = ("WORKSHOP_CACHE", "WORKSHOP_OFFLINE", "WORKSHOP_MIRROR", "WORKSHOP_PINS", "WORKSHOP_PRESET",
-             "WORKSHOP_PROGRESS", "WORKSHOP_CHECK_REPORT", "WORKSHOP_DEBUG")
+             "WORKSHOP_PROGRESS", "WORKSHOP_CHECK_REPORT", "WORKSHOP_DEBUG", "WORKSHOP_XLA_DEFAULTS")
 
 
 class ConfigError(ValueError):
@@ -265,7 +265,8 @@ def pins_file() -> Path | None:
 def problems() -> list[str]:
     """Every bad environment variable, one message each (``workshop doctor``)."""
     found = []
-    for check in (offline, lambda: flag("WORKSHOP_DEBUG"), cache_dir, mirror, preset, progress_file, pins_file):
+    for check in (offline, lambda: flag("WORKSHOP_DEBUG"), lambda: flag("WORKSHOP_XLA_DEFAULTS"), cache_dir, mirror,
+                  preset, progress_file, pins_file):
         try:
             check()
         except ConfigError as exc:

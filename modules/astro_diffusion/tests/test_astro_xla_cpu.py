@@ -45,10 +45,19 @@ def test_an_option_this_xla_does_not_know_falls_back_to_its_defaults(fresh_optio
     assert xla_cpu.compiler_options() == {}
 
 
-@pytest.mark.parametrize("value, offered", [("1", False), ("yes", False), ("0", True), ("", True)])
+@pytest.mark.parametrize("value, offered", [("1", False), ("Yes", False), ("on", False), ("0", True), ("false", True),
+                                            ("", True)])
 def test_the_environment_switch_turns_them_off(fresh_options, value, offered):
     fresh_options.setenv(xla_cpu.ENV_DEFAULTS, value)
     assert bool(xla_cpu.compiler_options()) is offered
+
+
+def test_a_switch_that_is_neither_on_nor_off_is_a_usage_error(fresh_options):
+    from workshop import ConfigError
+
+    fresh_options.setenv(xla_cpu.ENV_DEFAULTS, "sometimes")
+    with pytest.raises(ConfigError, match=r"WORKSHOP_XLA_DEFAULTS='sometimes' is neither on nor off.*=1"):
+        xla_cpu.compiler_options()
 
 
 def test_filter_jit_looks_the_options_up_when_called_and_compiles_once_per_set(fresh_options):
@@ -117,3 +126,14 @@ def test_the_options_reach_every_compiled_galaxy_function(monkeypatch):
     y = deg.observe(jnp.zeros((1, 8, 8)), jax.random.key(0))
     with pytest.raises(Exception, match="xla_cpu_no_such_option_for_this_test"):
         posterior_sample(VPSDE(), lambda x, t: -x, deg, y, jax.random.key(0), n_samples=1, n_steps=2)
+
+
+def test_a_bad_switch_in_a_demo_is_a_usage_error(fresh_options):
+    """The launcher turns UsageProblem into its usage message and exit code 2, no traceback."""
+    from workshop.cli import UsageProblem, reported_errors
+
+    fresh_options.setenv(xla_cpu.ENV_DEFAULTS, "often")
+    step = xla_cpu.filter_jit(lambda a: a + 1)
+    with pytest.raises(UsageProblem, match=r"WORKSHOP_XLA_DEFAULTS='often' is neither on nor off"):
+        with reported_errors("The demo astro galaxies"):
+            step(jnp.float32(1.0))

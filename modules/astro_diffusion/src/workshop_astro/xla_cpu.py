@@ -26,14 +26,14 @@ off, to compare or to rule them out.
 from __future__ import annotations
 
 import functools
-import os
 
 #: The option (an XLA ``DebugOptions`` field) and the YNNPACK fusions it enables: matrix
 #: products (alone and fused), elementwise operations and reductions, but not
 #: convolutions, which XLA then runs itself.
 OPTION = "xla_cpu_experimental_ynn_fusion_type"
 YNN_FUSIONS = ("DOT", "INDIVIDUAL_DOT", "ELTWISE", "REDUCE")
-#: Set (to anything but ``""`` or ``"0"``) to compile with XLA's defaults.
+#: On (``1``, ``true``, ``yes``, ``on``) compiles with XLA's defaults; checked like the
+#: core's own variables (``workshop doctor`` reports a value that is neither on nor off).
 ENV_DEFAULTS = "WORKSHOP_XLA_DEFAULTS"
 
 
@@ -42,12 +42,16 @@ def compiler_options() -> dict[str, str]:
     """The options for ``jax.jit(..., compiler_options=...)``: ``{}`` off the CPU backend,
     when this jaxlib does not accept them, or when ``WORKSHOP_XLA_DEFAULTS`` is set.
 
-    Decided once per process, by compiling a two-operation function with them.
+    Decided once per process, by compiling a two-operation function with them. A value of
+    ``WORKSHOP_XLA_DEFAULTS`` that is neither on nor off raises
+    :class:`workshop.ConfigError` (a usage error that names the variable and the fix).
     """
-    if os.environ.get(ENV_DEFAULTS, "") not in ("", "0"):
-        return {}
     import jax
     import numpy as np
+    from workshop import env_flag
+
+    if env_flag(ENV_DEFAULTS):
+        return {}
 
     if jax.default_backend() != "cpu":
         return {}
