@@ -1,21 +1,22 @@
 """XLA compiler options that make the galaxy networks train and sample faster on a CPU.
 
 XLA's CPU backend hands some operations to YNNPACK, a kernel library; in jaxlib 0.10.2
-its defaults include single convolutions. For the ``cpu`` preset's network (3x3 convolutions of 16-32 channels on 32x32 stamps) XLA's own convolution is
-faster on two threads than YNNPACK's, and letting YNNPACK also fuse the elementwise
-operations and reductions around them saves more. Measured on a 2-core x86-64 machine
-(jaxlib 0.10.2, alternating turns in one process): the ``cpu`` preset's training step
-(batch 32) 129-133 ms against 155-174 ms with XLA's defaults (1.2-1.3x), one network
+its defaults include single convolutions. For the ``cpu`` preset's network (3x3
+convolutions of 16-32 channels on 32x32 stamps) XLA's own convolution is faster on two
+threads than YNNPACK's, and letting YNNPACK also fuse the elementwise operations and
+reductions around them saves more. Measured on a 2-core x86-64 machine (jaxlib 0.10.2,
+alternating turns in one process): the ``cpu`` preset's training step (batch 32) 129-141
+ms against 155-174 ms with XLA's defaults (1.18-1.30x, four runs over a day), one network
 evaluation of the sampler on 100 stamps 82 ms against 118 ms (1.45x), and on 16 stamps of
-the shipped 64x64 model 39 ms against 47 ms (1.2x). ``benchmarks/astro_unet_throughput.py``
-(both compilations beside PyTorch, 2026-12-02) trains the ``cpu`` network at 312 images/s
-against 265 (1.18x) and the 64x64 model at 101 against 74 (1.37x); the ``"mix"`` design
-(matrix products, no 3x3 convolutions) and the ``cpu`` network with GroupNorm lose a
-little (190 against 202 and 171 against 184 images/s: 0.94x and 0.93x). On one thread
-the ``cpu`` training step is unchanged (220 against 218 ms). They are for these
-convolutional networks, not a global setting: a transformer such as ESM2 (the protein
-module's, 6-12 layers) ran its forward pass at 0.56-0.63x and its gradient at 0.68-0.85x
-its speed with XLA's defaults.
+the shipped 64x64 model 39 ms against 47 ms (1.2x).
+``benchmarks/astro_unet_throughput.py`` (both compilations beside PyTorch, 2026-12-02)
+trains the ``cpu`` network at 312 images/s against 265 (1.18x) and the 64x64 model at 101
+against 74 (1.37x); the ``"mix"`` design (matrix products, no 3x3 convolutions) and the
+``cpu`` network with GroupNorm lose a little (190 against 202 and 171 against 184
+images/s: 0.94x and 0.93x). On one thread the ``cpu`` training step is unchanged (220
+against 218 ms). They are for these convolutional networks, not a global setting: a
+transformer such as ESM2 (the protein module's, 6-12 layers) ran its forward pass at
+0.56-0.63x and its gradient at 0.68-0.85x its speed with XLA's defaults.
 
 The options change which kernels run, not what is computed: outputs agree with XLA's
 defaults to rounding (weights after five Adam steps within 1e-4 relative).
