@@ -45,6 +45,14 @@ def test_an_option_this_xla_does_not_know_falls_back_to_its_defaults(fresh_optio
     assert xla_cpu.compiler_options() == {}
 
 
+@pytest.mark.parametrize("machine, offered", [("x86_64", True), ("AMD64", True), ("arm64", False),
+                                              ("aarch64", False)])
+def test_the_options_are_for_the_processors_they_were_measured_on(fresh_options, machine, offered):
+    fresh_options.delenv(xla_cpu.ENV_DEFAULTS, raising=False)
+    fresh_options.setattr(xla_cpu.platform, "machine", lambda: machine)
+    assert bool(xla_cpu.compiler_options()) is offered
+
+
 @pytest.mark.parametrize("value, offered", [("1", False), ("Yes", False), ("on", False), ("0", True), ("false", True),
                                             ("", True)])
 def test_the_environment_switch_turns_them_off(fresh_options, value, offered):

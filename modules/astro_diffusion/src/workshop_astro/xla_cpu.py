@@ -21,21 +21,25 @@ transformer such as ESM2 (the protein module's, 6-12 layers) ran its forward pas
 The options change which kernels run, not what is computed: outputs agree with XLA's
 defaults to rounding (weights after five Adam steps within 1e-4 relative).
 
-:func:`compiler_options` gives them only where they apply: on the CPU backend, and only
-if this jaxlib accepts them (an XLA without the option, or with other names, keeps its
-defaults rather than failing). ``WORKSHOP_XLA_DEFAULTS=1`` in the environment turns them
+:func:`compiler_options` gives them only where they were measured and apply: on the CPU
+backend of an x86-64 machine (on ARM, such as Apple silicon, YNNPACK's and XLA's kernels
+were not compared), and only if this jaxlib accepts them (an XLA without the option, or
+with other names, keeps its defaults rather than failing). ``WORKSHOP_XLA_DEFAULTS=1`` in the environment turns them
 off, to compare or to rule them out.
 """
 
 from __future__ import annotations
 
 import functools
+import platform
 
 #: The option (an XLA ``DebugOptions`` field) and the YNNPACK fusions it enables: matrix
 #: products (alone and fused), elementwise operations and reductions, but not
 #: convolutions, which XLA then runs itself.
 OPTION = "xla_cpu_experimental_ynn_fusion_type"
 YNN_FUSIONS = ("DOT", "INDIVIDUAL_DOT", "ELTWISE", "REDUCE")
+#: ``platform.machine()`` names (lower case) of the processors the options were measured on.
+X86_64 = ("x86_64", "amd64")
 #: On (``1``, ``true``, ``yes``, ``on``) compiles with XLA's defaults; checked like the
 #: core's own variables (``workshop doctor`` reports a value that is neither on nor off).
 ENV_DEFAULTS = "WORKSHOP_XLA_DEFAULTS"
@@ -43,8 +47,9 @@ ENV_DEFAULTS = "WORKSHOP_XLA_DEFAULTS"
 
 @functools.lru_cache(maxsize=None)
 def compiler_options() -> dict[str, str]:
-    """The options for ``jax.jit(..., compiler_options=...)``: ``{}`` off the CPU backend,
-    when this jaxlib does not accept them, or when ``WORKSHOP_XLA_DEFAULTS`` is set.
+    """The options for ``jax.jit(..., compiler_options=...)``: ``{}`` off the CPU backend, on
+    a machine that is not x86-64, when this jaxlib does not accept them, or when
+    ``WORKSHOP_XLA_DEFAULTS`` is on.
 
     Decided once per process, by compiling a two-operation function with them. A value of
     ``WORKSHOP_XLA_DEFAULTS`` that is neither on nor off raises
@@ -56,8 +61,7 @@ def compiler_options() -> dict[str, str]:
 
     if env_flag(ENV_DEFAULTS):
         return {}
-
-    if jax.default_backend() != "cpu":
+    if jax.default_backend() != "cpu" or platform.machine().lower() not in X86_64:
         return {}
     options = {OPTION: ",".join(f"LIBRARY_FUSION_TYPE_{kind}" for kind in YNN_FUSIONS)}
     try:
