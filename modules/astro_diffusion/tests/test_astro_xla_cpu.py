@@ -3,6 +3,9 @@ and the same training and sampling as with XLA's defaults."""
 
 from __future__ import annotations
 
+import os
+import platform
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,6 +18,24 @@ from workshop_astro.train import TrainConfig, init_state, make_train_step
 from workshop_astro.unet import UNetConfig, init_unet
 
 SMALL = UNetConfig(channels=8, mults=(1, 2), attention_levels=(1,), time_dim=16, input_skip=True)
+OPTIONS = {xla_cpu.OPTION: ",".join(f"LIBRARY_FUSION_TYPE_{k}" for k in xla_cpu.YNN_FUSIONS)}
+
+
+def _xla_accepts_the_option() -> bool:
+    try:
+        jax.jit(lambda x: x + 1.0, compiler_options=OPTIONS)(jnp.ones(2)).block_until_ready()
+        return True
+    except Exception:
+        return False
+
+
+# What needs the real option: an XLA that accepts it (the lock's jaxlib 0.10.2 does);
+# elsewhere these tests have nothing to compare. On CI they always run, so that a jaxlib
+# that drops the option (and with it the speed) fails here instead of skipping.
+needs_the_option = pytest.mark.skipif(not os.environ.get("CI") and not _xla_accepts_the_option(),
+                                      reason=f"this jaxlib does not accept {xla_cpu.OPTION}={OPTIONS[xla_cpu.OPTION]}")
+on_x86_64 = pytest.mark.skipif(platform.machine().lower() not in xla_cpu.X86_64,
+                               reason="the options are offered on x86-64 only")
 
 
 @pytest.fixture
@@ -26,6 +47,8 @@ def fresh_options(monkeypatch):
     decide.cache_clear()
 
 
+@needs_the_option
+@on_x86_64
 def test_the_options_are_offered_on_a_cpu_whose_xla_accepts_them(fresh_options):
     fresh_options.delenv(xla_cpu.ENV_DEFAULTS, raising=False)
     assert jax.default_backend() == "cpu"
@@ -45,6 +68,7 @@ def test_an_option_this_xla_does_not_know_falls_back_to_its_defaults(fresh_optio
     assert xla_cpu.compiler_options() == {}
 
 
+@needs_the_option
 @pytest.mark.parametrize("machine, offered", [("x86_64", True), ("AMD64", True), ("arm64", False),
                                               ("aarch64", False)])
 def test_the_options_are_for_the_processors_they_were_measured_on(fresh_options, machine, offered):
@@ -53,6 +77,8 @@ def test_the_options_are_for_the_processors_they_were_measured_on(fresh_options,
     assert bool(xla_cpu.compiler_options()) is offered
 
 
+@needs_the_option
+@on_x86_64
 @pytest.mark.parametrize("value, offered", [("1", False), ("Yes", False), ("on", False), ("0", True), ("false", True),
                                             ("", True)])
 def test_the_environment_switch_turns_them_off(fresh_options, value, offered):
@@ -97,15 +123,16 @@ def _steps(monkeypatch, options, n=5):
     return np.array(losses), state
 
 
+@needs_the_option
 def test_training_with_the_options_matches_xlas_defaults(monkeypatch):
-    opts = {xla_cpu.OPTION: ",".join(f"LIBRARY_FUSION_TYPE_{k}" for k in xla_cpu.YNN_FUSIONS)}
-    l_opt, s_opt = _steps(monkeypatch, opts)
+    l_opt, s_opt = _steps(monkeypatch, OPTIONS)
     l_def, s_def = _steps(monkeypatch, {})
     np.testing.assert_allclose(l_opt, l_def, rtol=1e-4)
     w_opt, w_def = s_opt.model.net.head.weight, s_def.model.net.head.weight
     assert float(jnp.abs(w_opt - w_def).max() / jnp.abs(w_def).max()) < 1e-3
 
 
+@needs_the_option
 def test_sampling_with_the_options_matches_xlas_defaults(monkeypatch):
     from workshop_astro.demos.galaxies import sample_galaxies
 
