@@ -18,7 +18,7 @@ from workshop_astro.train import TrainConfig, init_state, make_train_step
 from workshop_astro.unet import UNetConfig, init_unet
 
 SMALL = UNetConfig(channels=8, mults=(1, 2), attention_levels=(1,), time_dim=16, input_skip=True)
-OPTIONS = {xla_cpu.OPTION: ",".join(f"LIBRARY_FUSION_TYPE_{k}" for k in xla_cpu.YNN_FUSIONS)}
+OPTIONS = xla_cpu.requested_options()
 
 
 def _xla_accepts_the_option() -> bool:

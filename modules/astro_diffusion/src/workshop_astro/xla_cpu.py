@@ -45,6 +45,12 @@ X86_64 = ("x86_64", "amd64")
 ENV_DEFAULTS = "WORKSHOP_XLA_DEFAULTS"
 
 
+def requested_options() -> dict[str, str]:
+    """The options as XLA takes them (``OPTION`` set to the enum names of ``YNN_FUSIONS``),
+    whether or not this machine would use them (:func:`compiler_options` decides)."""
+    return {OPTION: ",".join(f"LIBRARY_FUSION_TYPE_{kind}" for kind in YNN_FUSIONS)}
+
+
 @functools.lru_cache(maxsize=None)
 def compiler_options() -> dict[str, str]:
     """The options for ``jax.jit(..., compiler_options=...)``: ``{}`` off the CPU backend, on
@@ -63,7 +69,7 @@ def compiler_options() -> dict[str, str]:
         return {}
     if jax.default_backend() != "cpu" or platform.machine().lower() not in X86_64:
         return {}
-    options = {OPTION: ",".join(f"LIBRARY_FUSION_TYPE_{kind}" for kind in YNN_FUSIONS)}
+    options = requested_options()
     try:
         jax.jit(lambda x: 2.0 * x + 1.0, compiler_options=options)(np.ones(2, np.float32)).block_until_ready()
     except Exception:  # an XLA without YNNPACK, or another name for the option: its defaults
