@@ -5,9 +5,10 @@ would reach for first, on the same 32x32 HDF stamps, judged by the same metrics.
 
 **Project side**: exactly the default ``workshop run astro galaxies`` at the ``cpu``
 preset: the preset's U-Net (``unet.config_for("cpu")``: 3x3 blocks, channels 16 x (1, 2, 2),
-attention at the lowest level), ``TrainConfig(batch_size=32)`` with its defaults (the EDM
-recipe on images standardised per channel, AdamW at peak 2e-3 with warm-up and cosine
-decay, EMA 0.995, random symmetries of the square), trained with ``train.train`` and sampled
+attention at the lowest level, pixel positions as two more inputs), the preset's
+``TrainConfig`` (``GalaxyPreset.train_config``: the EDM recipe on images standardised per
+channel, AdamW at peak 2e-3 with warm-up and cosine decay, EMA 0.995, random symmetries of
+the square, every second step on 64 crops of 16x16 since 2026-12-02), trained with ``train.train`` and sampled
 with the demo's ``sample_galaxies`` (DPM-Solver++(2M) on EDM's sigma grid, 20 evaluations).
 
 **Peer side**: the recipe of diffusers' ``train_unconditional`` example, on a network
@@ -223,15 +224,16 @@ class PeerTrainer:
 
 
 def project_setup(seed: int):
-    from workshop_astro.train import TrainConfig
     from workshop_astro.unet import config_for
 
     preset, _ = demo_pieces()
-    return config_for(preset.unet), TrainConfig(batch_size=preset.batch_size, seed=seed)
+    return config_for(preset.unet), preset.train_config(seed)
 
 
-def step_times(images: np.ndarray, batch: int, repeats: int = 5, steps_per_turn: int = 3) -> dict:
-    """Median seconds per training step of the project and the peer, timed in alternating turns."""
+def step_times(images: np.ndarray, batch: int, repeats: int = 5, steps_per_turn: int = 4) -> dict:
+    """Median seconds per training step of the project and the peer, timed in alternating turns.
+
+    ``steps_per_turn`` is even, so the project's turns hold as many crop steps as whole-stamp ones."""
     import jax.numpy as jnp
 
     from workshop_astro.galaxies import channel_stats
@@ -242,7 +244,8 @@ def step_times(images: np.ndarray, batch: int, repeats: int = 5, steps_per_turn:
     data = jnp.asarray(channel_stats(images).standardise(images))
     step = make_train_step(VPSDE(), cfg)
     state = init_state(unet, cfg)
-    state, loss = step(state, data, np.float32(1e-4))  # compile
+    for _ in range(2):  # compile (the whole-stamp step, then the crop step)
+        state, loss = step(state, data, np.float32(1e-4))
     loss.block_until_ready()
     peer = PeerTrainer(PEERS["peer_example"], images, 10_000, batch, 0)
     peer.step()

@@ -136,7 +136,8 @@ def torch_unet(cfg):
             super().__init__()
             C, td, p = cfg.channels, cfg.time_dim, cfg.patch
             self.time_mlp = nn.Sequential(nn.Linear(td, td), nn.SiLU(), nn.Linear(td, td))
-            self.stem = nn.Conv2d(cfg.image_channels * p * p, C, 1 if mix else 3, padding=0 if mix else 1)
+            cin = (cfg.image_channels + 2 * cfg.coords) * p * p
+            self.stem = nn.Conv2d(cin, C, 1 if mix else 3, padding=0 if mix else 1)
             chans = [C * m for m in cfg.mults]
             self.down, self.down_attn, self.downs = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
             skips, cin = [C], C
@@ -178,6 +179,10 @@ def torch_unet(cfg):
             temb = self.time_mlp(torch.cat([torch.sin(ang), torch.cos(ang)], dim=1))
             p = cfg.patch
             x_in = x
+            if cfg.coords:  # the pixel positions (UNetConfig.coords), as the JAX network adds them
+                b, _, hh, ww = x.shape
+                grid = torch.stack(torch.meshgrid(torch.linspace(-1, 1, hh), torch.linspace(-1, 1, ww), indexing="ij"))
+                x = torch.cat([x, grid.expand(b, 2, hh, ww)], dim=1)
             if p > 1:
                 x = F.pixel_unshuffle(x, p)
             h = self.stem(x)

@@ -179,3 +179,20 @@ def test_conv_hwc_is_the_equinox_convolution_channels_last():
     for kw in (dict(), dict(stride=2, padding=1), dict(padding=2, dilation=2), dict(groups=2, padding=1)):
         conv = eqx.nn.Conv2d(4, 6, 3, key=jax.random.key(7), **kw)
         np.testing.assert_allclose(conv_hwc(conv, x.transpose(1, 2, 0)).transpose(2, 0, 1), conv(x), rtol=1e-5, atol=1e-5)
+
+
+def test_coordinate_inputs_default_to_the_whole_stamp_and_a_crop_reads_its_own():
+    from workshop_astro.unet import pixel_coordinates
+
+    cfg = UNetConfig(channels=8, mults=(1, 2), attention_levels=(), time_dim=16, input_skip=True, coords=True)
+    model = init_unet(cfg, seed=0)
+    assert model.stem.weight.shape[1] == 5  # three colours and the two position maps
+    x = jax.random.normal(jax.random.key(1), (3, 16, 16))
+    np.testing.assert_allclose(model(x, 0.3), model(x, 0.3, pixel_coordinates(16)), rtol=1e-6, atol=1e-6)
+    # a crop's positions are a window of the stamp's, and the output depends on them
+    grid = pixel_coordinates(32)
+    top_left, bottom_right = grid[:, :16, :16], grid[:, 16:, 16:]
+    assert float(top_left.min()) == -1.0 and float(bottom_right.max()) == 1.0
+    assert not np.allclose(model(x, 0.3, top_left), model(x, 0.3, bottom_right))
+    with pytest.raises(ValueError, match="coords=False"):
+        init_unet(UNetConfig(channels=8, mults=(1, 2), attention_levels=(), time_dim=16), seed=0)(x, 0.3, top_left)

@@ -236,3 +236,50 @@ def test_data_parallel_over_four_host_devices(tmp_path):
     assert out["shard_shape"] == [2, 3, 16, 16]
     # same batches and noise: the sharded run computes the same losses
     assert np.allclose(out["four"], out["one"], rtol=1e-4, atol=1e-5)
+
+
+CROPS = TrainConfig(batch_size=4, warmup_steps=1, crop_every=2, crop_size=8, crop_batch=6)
+COORDS = UNetConfig(channels=8, mults=(1, 2), attention_levels=(), time_dim=16, coords=True)
+
+
+def test_every_second_step_trains_on_crops_with_their_positions():
+    from workshop_astro.train import make_train_step
+    from workshop_astro.unet import pixel_coordinates
+
+    data = jnp.asarray(_data())
+    whole_only = make_train_step(VPSDE(), TrainConfig(batch_size=4, warmup_steps=1))
+    step = make_train_step(VPSDE(), CROPS)
+    state = init_state(COORDS, CROPS)
+    lr = np.float32(1e-3)
+    # step 0 is a whole-stamp step: the same update as without crops
+    s1, loss0 = step(state, data, lr)
+    ref1, ref_loss0 = whole_only(state, data, lr)
+    assert float(loss0) == pytest.approx(float(ref_loss0), rel=1e-6)
+    # step 1 trains on 6 crops of 8x8: EDM's loss on the crops the step's key cuts, each with
+    # the window of the stamp's position maps
+    s2, loss1 = step(s1, data, lr)
+    kidx, ksym, kloss, kcrop = jax.random.split(jax.random.fold_in(jax.random.wrap_key_data(s1.key), 1), 4)
+    from workshop_astro.galaxies import square_symmetry
+    x0 = jax.vmap(square_symmetry)(data[jax.random.randint(kidx, (6,), 0, 16)], jax.random.randint(ksym, (6,), 0, 8))
+    corner = jax.random.randint(kcrop, (6, 2), 0, jnp.asarray([9, 9]))
+    crops = jnp.stack([x0[i, :, a:a + 8, b:b + 8] for i, (a, b) in enumerate(np.asarray(corner))])
+    where = jnp.stack([pixel_coordinates(16)[:, a:a + 8, b:b + 8] for a, b in np.asarray(corner)])
+    expected = edm_loss(s1.model, crops, kloss, CROPS.p_mean, CROPS.p_std, where)
+    assert float(loss1) == pytest.approx(float(expected), rel=1e-5)
+    assert int(s2.step) == 2 and not np.allclose(np.asarray(s2.model.net.stem.weight), np.asarray(s1.model.net.stem.weight))
+
+
+def test_crops_need_a_network_that_reads_positions_and_a_size_it_can_halve():
+    data = _data()
+    with pytest.raises(ValueError, match="coords=True"):
+        train(data, SMALL, CROPS, max_steps=2, progress=False)
+    with pytest.raises(ValueError, match="smaller than the 16x16"):
+        train(data, COORDS, TrainConfig(crop_every=2, crop_size=16), max_steps=2, progress=False)
+    with pytest.raises(ValueError, match="multiple of 2"):
+        train(data, COORDS, TrainConfig(crop_every=2, crop_size=7), max_steps=2, progress=False)
+    with pytest.raises(ValueError, match="at least 2"):
+        TrainConfig(crop_every=1)
+    with pytest.raises(ValueError, match="recipe='edm'"):
+        TrainConfig(crop_every=2, recipe="eps")
+    r = train(data, COORDS, CROPS, max_steps=6, progress=False)
+    assert r.steps_done == 6 and np.isfinite(r.losses).all()

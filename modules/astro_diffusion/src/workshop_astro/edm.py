@@ -72,10 +72,15 @@ class EDMDenoiser(eqx.Module):
     def config(self):
         return self.net.config
 
-    def denoise(self, y: Float[Array, "c h w"], sigma: ArrayLike) -> Float[Array, "c h w"]:
-        """The denoised image ``D(y, sigma)`` for ONE noisy image ``y = x(0) + sigma n``."""
+    def denoise(self, y: Float[Array, "c h w"], sigma: ArrayLike, coords: Array | None = None) -> Float[Array, "c h w"]:
+        """The denoised image ``D(y, sigma)`` for ONE noisy image ``y = x(0) + sigma n``.
+
+        ``coords``: for a crop of a stamp, the positions of its pixels in the stamp, passed
+        to a network that reads them (``UNetConfig.coords``); ``None`` for whole stamps.
+        """
         c_skip, c_out, c_in, c_noise = edm_coefficients(sigma, self.sigma_data)
-        return c_skip * y + c_out * self.net(c_in * y, c_noise)
+        out = self.net(c_in * y, c_noise) if coords is None else self.net(c_in * y, c_noise, coords)
+        return c_skip * y + c_out * out
 
     def __call__(self, x: Float[Array, "c h w"], t: ArrayLike) -> Float[Array, "c h w"]:
         """The noise prediction ``eps(x, t)`` of the SDE (so the score is ``-eps / std(t)``)."""
@@ -90,11 +95,14 @@ def edm_loss(
     key: PRNGKeyArray,
     p_mean: float = -1.2,
     p_std: float = 1.2,
+    coords: Float[Array, "b 2 h w"] | None = None,
 ) -> Float[Array, ""]:
     """EDM's weighted denoising loss ``E[lambda(sigma) |D(y0 + sigma n, sigma) - y0|^2]`` on a batch.
 
     ``log sigma`` is drawn from ``N(p_mean, p_std**2)`` by stratified quantiles (one per
-    slice of the batch), which lowers the variance of the estimate.
+    slice of the batch), which lowers the variance of the estimate. ``coords``: when
+    ``y0`` holds crops, where each crop's pixels lie in its stamp (see
+    :meth:`EDMDenoiser.denoise`).
     """
     b = y0.shape[0]
     ks, kn = jax.random.split(key)
@@ -104,5 +112,8 @@ def edm_loss(
     sd = denoiser.sigma_data
     weight = (sigma**2 + sd**2) / (sigma * sd) ** 2
     s = sigma[:, None, None, None]
-    d = jax.vmap(denoiser.denoise)(y0 + s * n, sigma)
+    if coords is None:
+        d = jax.vmap(denoiser.denoise)(y0 + s * n, sigma)
+    else:
+        d = jax.vmap(denoiser.denoise)(y0 + s * n, sigma, coords)
     return jnp.mean(weight[:, None, None, None] * (d - y0) ** 2)

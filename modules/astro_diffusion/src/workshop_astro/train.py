@@ -49,7 +49,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from .galaxies import square_symmetry
 from .edm import EDMDenoiser, edm_loss
 from .sde import SDE, VPSDE
-from .unet import UNet, UNetConfig, init_unet
+from .unet import UNet, UNetConfig, init_unet, pixel_coordinates
 from .xla_cpu import filter_jit as _fast_jit
 
 __all__ = [
@@ -68,6 +68,7 @@ __all__ = [
     "load_checkpoint",
     "read_checkpoint_meta",
     "check_resumable",
+    "check_crops",
     "RunOptions",
     "RunProgress",
     "measured_step_time",
@@ -112,6 +113,18 @@ class TrainConfig:
             the samples come out as scattered clumps (mean distance 2.9-3.9x the floor
             against 1.2-1.3x with these defaults at equal time, two seeds;
             ``benchmarks/astro_training_recipes.py``, module README).
+        crop_every: every ``crop_every``-th step trains on random ``crop_size`` crops of
+            the stamps instead of whole stamps (0: never). Each crop comes with the
+            positions of its pixels in the stamp, so the network must read them
+            (``UNetConfig.coords``); sampling still works on whole stamps. After patch
+            diffusion (Wang et al. 2023, "Patch Diffusion: Faster and More Data-Efficient
+            Training of Diffusion Models"). On the ``cpu`` preset, every second step on 64
+            crops of 16x16 (half a whole step's pixels) took 92.6 ms a step on average
+            against 120.4 ms for whole stamps only (2 threads, alternating turns), so the
+            5-minute demo takes about 1.3x the steps, and its mean distance to the
+            held-out galaxies fell (module README). ``"edm"`` recipe only.
+        crop_size: side of the square crops, smaller than the stamps.
+        crop_batch: crops per crop step.
     """
 
     batch_size: int = 32
@@ -127,10 +140,22 @@ class TrainConfig:
     sigma_data: float = 1.0
     p_mean: float = 0.0
     p_std: float = 1.8
+    crop_every: int = 0
+    crop_size: int = 16
+    crop_batch: int = 64
 
     def __post_init__(self):
         if self.recipe not in RECIPES:
             raise ValueError(f"TrainConfig.recipe must be one of {RECIPES}, got {self.recipe!r}")
+        if self.crop_every < 0 or self.crop_every == 1:
+            raise ValueError(f"TrainConfig.crop_every must be 0 (whole stamps only) or at least 2 (every n-th step "
+                             f"on crops), got {self.crop_every!r}")
+        if self.crop_every and self.recipe != "edm":
+            raise ValueError("TrainConfig.crop_every needs recipe='edm' (the crops are denoised with EDM's loss); "
+                             "set crop_every=0 for the 'eps' recipe")
+        if self.crop_every and (self.crop_size < 4 or self.crop_batch < 1):
+            raise ValueError(f"TrainConfig.crop_size must be at least 4 and crop_batch at least 1, got "
+                             f"{self.crop_size!r} and {self.crop_batch!r}")
 
 
 #: The training objectives :class:`TrainConfig` accepts.
@@ -208,8 +233,8 @@ class TrainResult:
     plan: Plan
     steps_done: int
     seconds: float
-    step_time_s: float | None
-    images_per_s: float | None
+    step_time_s: float | None  # seconds per step over the loop (the plan's measurement if it took no step)
+    images_per_s: float | None  # stamps, or crops on crop steps, per second
     stopped: str  # "planned", "deadline", "interrupted"
     resumed_from: int = 0
 
@@ -338,25 +363,23 @@ def make_train_step(sde: SDE, cfg: TrainConfig, optimizer=None, mesh: Mesh | Non
     ``data`` is the whole training set ``(N, C, H, W)`` (replicated on every device); the
     step draws its batch from it with ``fold_in(key, step)``, so a resumed run sees the
     same batches as an uninterrupted one. With a ``mesh``, the batch is sharded along it.
+    With ``cfg.crop_every``, the steps numbered ``crop_every - 1``, ``2 crop_every - 1``,
+    ... train on crops instead: two compiled functions, chosen by the step number.
     """
     optimizer = optimizer or make_optimizer(cfg)
     batch_sharding = NamedSharding(mesh, P("data")) if mesh is not None else None
 
-    @_fast_jit  # eqx.filter_jit with the CPU compiler options of xla_cpu.py
-    def step(state: TrainState, data: jax.Array, lr: jax.Array):
-        key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
-        kidx, ksym, kloss = jax.random.split(key, 3)
-        idx = jax.random.randint(kidx, (cfg.batch_size,), 0, data.shape[0])
-        x0 = data[idx]
+    def draw(key_idx, key_sym, data, n):
+        # n stamps drawn with replacement, each under a random symmetry of the square.
+        x0 = data[jax.random.randint(key_idx, (n,), 0, data.shape[0])]
         if cfg.augment:
-            ks = jax.random.randint(ksym, (cfg.batch_size,), 0, 8)
-            x0 = jax.vmap(square_symmetry)(x0, ks)
-        if batch_sharding is not None:
-            x0 = jax.lax.with_sharding_constraint(x0, batch_sharding)
-        if cfg.recipe == "edm":
-            loss, grads = eqx.filter_value_and_grad(edm_loss)(state.model, x0, kloss, cfg.p_mean, cfg.p_std)
-        else:
-            loss, grads = eqx.filter_value_and_grad(noise_prediction_loss)(state.model, sde, x0, kloss, cfg.t_eps)
+            x0 = jax.vmap(square_symmetry)(x0, jax.random.randint(key_sym, (n,), 0, 8))
+        return x0
+
+    def shard(x):
+        return x if batch_sharding is None else jax.lax.with_sharding_constraint(x, batch_sharding)
+
+    def update(state: TrainState, loss, grads, lr):
         params = eqx.filter(state.model, eqx.is_inexact_array)
         updates, opt_state = optimizer.update(grads, state.opt_state, params)
         updates = jax.tree_util.tree_map(lambda u: -lr * u, updates)
@@ -367,6 +390,40 @@ def make_train_step(sde: SDE, cfg: TrainConfig, optimizer=None, mesh: Mesh | Non
             lambda e, p: decay * e + (1 - decay) * p if eqx.is_inexact_array(p) else e, state.ema, model
         )
         return TrainState(model, ema, opt_state, state.key, state.step + 1), loss
+
+    def step_key(state: TrainState):
+        return jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
+
+    @_fast_jit  # eqx.filter_jit with the CPU compiler options of xla_cpu.py
+    def whole(state: TrainState, data: jax.Array, lr: jax.Array):
+        kidx, ksym, kloss = jax.random.split(step_key(state), 3)
+        x0 = shard(draw(kidx, ksym, data, cfg.batch_size))
+        if cfg.recipe == "edm":
+            loss, grads = eqx.filter_value_and_grad(edm_loss)(state.model, x0, kloss, cfg.p_mean, cfg.p_std)
+        else:
+            loss, grads = eqx.filter_value_and_grad(noise_prediction_loss)(state.model, sde, x0, kloss, cfg.t_eps)
+        return update(state, loss, grads, lr)
+
+    if not cfg.crop_every:
+        return whole
+
+    @_fast_jit
+    def crops(state: TrainState, data: jax.Array, lr: jax.Array):
+        kidx, ksym, kloss, kcrop = jax.random.split(step_key(state), 4)
+        n, c, h, w = cfg.crop_batch, data.shape[1], data.shape[2], data.shape[3]
+        size = cfg.crop_size
+        # The stamps and their pixel positions, cut by the same window.
+        both = jnp.concatenate([draw(kidx, ksym, data, n), jnp.broadcast_to(pixel_coordinates(h, w), (n, 2, h, w))], 1)
+        corner = jax.random.randint(kcrop, (n, 2), 0, jnp.asarray([h - size + 1, w - size + 1]))
+        cut = jax.vmap(lambda z, o: jax.lax.dynamic_slice(z, (0, o[0], o[1]), (c + 2, size, size)))(both, corner)
+        cut = shard(cut)
+        loss, grads = eqx.filter_value_and_grad(edm_loss)(state.model, cut[:, :c], kloss, cfg.p_mean, cfg.p_std,
+                                                          cut[:, c:])
+        return update(state, loss, grads, lr)
+
+    def step(state: TrainState, data: jax.Array, lr: jax.Array):
+        on_crops = int(state.step) % cfg.crop_every == cfg.crop_every - 1
+        return (crops if on_crops else whole)(state, data, lr)
 
     return step
 
@@ -674,6 +731,20 @@ def _measure_and_plan(step_fn, progress: RunProgress, data: jax.Array, cfg: Trai
     return deadline
 
 
+def check_crops(unet: UNetConfig, cfg: TrainConfig, data_shape: tuple[int, ...]) -> None:
+    """Raise ``ValueError`` (naming the fix) if ``cfg``'s crops cannot train ``unet`` on images of ``data_shape``."""
+    if not unet.coords:
+        raise ValueError("TrainConfig.crop_every trains on crops, and the network must know where each crop lies: "
+                         "build it with UNetConfig(coords=True), or set crop_every=0")
+    h, w = data_shape[-2:]
+    if cfg.crop_size >= min(h, w):
+        raise ValueError(f"TrainConfig.crop_size={cfg.crop_size} must be smaller than the {h}x{w} images")
+    factor = unet.patch * 2 ** (len(unet.mults) - 1)
+    if cfg.crop_size % factor:
+        raise ValueError(f"TrainConfig.crop_size={cfg.crop_size} must be a multiple of {factor} (the network halves "
+                         f"the image {len(unet.mults) - 1} time(s) after space-to-depth {unet.patch})")
+
+
 def _run_options(run: RunOptions | None, options: dict) -> RunOptions:
     # train(..., budget_s=..., checkpoint=...) as before, or train(..., RunOptions(...)).
     known = RunOptions.__dataclass_fields__
@@ -714,6 +785,10 @@ def train(data: np.ndarray, unet: UNetConfig, cfg: TrainConfig = TrainConfig(), 
     ndev = mesh.devices.size
     if cfg.batch_size % ndev:
         cfg = replace(cfg, batch_size=ndev * math.ceil(cfg.batch_size / ndev))
+    if cfg.crop_every:
+        check_crops(unet, cfg, np.shape(data))
+        if cfg.crop_batch % ndev:
+            cfg = replace(cfg, crop_batch=ndev * math.ceil(cfg.crop_batch / ndev))
     ckpt = Path(run.checkpoint) if run.checkpoint is not None else None
     progress = start_or_resume(ckpt, unet, cfg, run, make_optimizer(cfg))
 
@@ -737,8 +812,10 @@ def train(data: np.ndarray, unet: UNetConfig, cfg: TrainConfig = TrainConfig(), 
                 run.callback(step, loss)
             checkpoints.save_if_due(progress.state)
 
+        first, t_loop = int(progress.state.step), time.monotonic()
         stopped = run_steps(step_fn, progress, data_dev, deadline=deadline, max_steps=run.max_steps,
                             after_step=after_step)
+        taken = int(progress.state.step) - first
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()  # before the message below
@@ -749,11 +826,15 @@ def train(data: np.ndarray, unet: UNetConfig, cfg: TrainConfig = TrainConfig(), 
     finally:
         if bar is not None:
             bar.close()
+    # The pace of the loop (the plan's measured step time when it took no step); with
+    # crops, a step holds batch_size stamps or crop_batch crops, and images count both.
+    step_time = (time.monotonic() - t_loop) / taken if taken > 0 else progress.plan.step_time_s
     checkpoints.save(progress.state, stopped)
-    step_time = progress.plan.step_time_s
+    every = cfg.crop_every or 1
+    images_per_step = (cfg.batch_size * (every - 1) + cfg.crop_batch) / every if cfg.crop_every else cfg.batch_size
     return TrainResult(
         model=progress.state.model, ema=progress.state.ema, losses=progress.losses, plan=progress.plan,
         steps_done=int(progress.state.step), seconds=time.monotonic() - t_start, step_time_s=step_time,
-        images_per_s=(cfg.batch_size / step_time) if step_time else None,
+        images_per_s=(images_per_step / step_time) if step_time else None,
         stopped=stopped, resumed_from=progress.resumed_from,
     )

@@ -34,7 +34,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 __all__ = [
     "UNetConfig", "UNet", "PRESET_CONFIGS", "config_for", "score_from_eps", "count_params", "MixBlock", "Pointwise",
-    "Depthwise3x3", "MultiHeadAttention", "space_to_depth", "depth_to_space", "conv_hwc",
+    "Depthwise3x3", "MultiHeadAttention", "space_to_depth", "depth_to_space", "conv_hwc", "pixel_coordinates",
 ]
 
 
@@ -70,6 +70,11 @@ class UNetConfig:
             is multi-head over 1x1 projections. Use it with ``patch=2``.
         mlp_ratio: width of the per-pixel MLP of ``"mix"`` blocks, in output channels.
         head_channels: channels per attention head (``"mix"`` blocks).
+        coords: two more input channels hold each pixel's position in the whole stamp
+            (row and column, -1 to 1; :func:`pixel_coordinates`). With them the network
+            can learn from crops of the stamps (``TrainConfig.crop_every``) and still know
+            where in the stamp each crop lies; on whole stamps it is called as before
+            (``net(x, t)``).
     """
 
     image_channels: int = 3
@@ -84,6 +89,7 @@ class UNetConfig:
     block: str = "res"
     mlp_ratio: int = 2
     head_channels: int = 32
+    coords: bool = False
 
     def __post_init__(self):
         if self.block not in ("res", "mix"):
@@ -104,9 +110,10 @@ class UNetConfig:
 #: U-Net sizes per hardware preset (32x32 images), plus ``cpu_mix``: the ``"mix"`` design
 #: (XLA on a CPU runs convolutions at about 0.4x PyTorch's speed and matrix products at par).
 PRESET_CONFIGS: dict[str, UNetConfig] = {
-    "tiny": UNetConfig(channels=8, mults=(1, 2), blocks=1, attention_levels=(), time_dim=32, input_skip=True),
+    "tiny": UNetConfig(channels=8, mults=(1, 2), blocks=1, attention_levels=(), time_dim=32, input_skip=True,
+                       coords=True),
     "cpu": UNetConfig(channels=16, mults=(1, 2, 2), blocks=1, attention_levels=(2,), norm="none", time_dim=64,
-                      input_skip=True),
+                      input_skip=True, coords=True),
     "gpu": UNetConfig(channels=64, mults=(1, 2, 2, 2), blocks=2, attention_levels=(2,), norm="group", time_dim=256,
                       input_skip=True),
     "full": UNetConfig(channels=128, mults=(1, 2, 2, 2), blocks=2, attention_levels=(1, 2), norm="group", time_dim=512,
@@ -172,6 +179,21 @@ def conv_hwc(conv: eqx.nn.Conv2d, x: Float[Array, "h w c"]) -> Float[Array, "h2 
     y = jax.lax.conv_general_dilated(x[None], conv.weight, conv.stride, conv.padding, rhs_dilation=conv.dilation,
                                      dimension_numbers=("NHWC", "OIHW", "NHWC"), feature_group_count=conv.groups)[0]
     return y if conv.bias is None else y + conv.bias.reshape(-1)
+
+
+def pixel_coordinates(height: int, width: int | None = None) -> Float[Array, "2 h w"]:
+    """Row and column of every pixel of a ``height x width`` stamp, each from -1 to 1.
+
+    A crop of the stamp takes the same window of these maps, so the network that reads
+    them (``UNetConfig.coords``) knows where the crop lies.
+
+    >>> pixel_coordinates(3)[:, 0, 2].tolist()
+    [-1.0, 1.0]
+    """
+    width = height if width is None else width
+    rows = jnp.linspace(-1.0, 1.0, height, dtype=jnp.float32)
+    cols = jnp.linspace(-1.0, 1.0, width, dtype=jnp.float32)
+    return jnp.stack(jnp.meshgrid(rows, cols, indexing="ij"))
 
 
 def time_embedding(t: ArrayLike, dim: int) -> Float[Array, " dim"]:
@@ -414,8 +436,9 @@ class UNet(eqx.Module):
                 return MultiHeadAttention(c, config.head_channels, key=key)
         else:
             ResBlock, Attention = _RES_BLOCK, _ATTENTION  # noqa: N806
-        self.stem = (Pointwise(config.image_channels * pp, C, key=next(keys)) if mix else
-                     eqx.nn.Conv2d(config.image_channels * pp, C, 3, padding=1, key=next(keys)))
+        cin = (config.image_channels + 2 * config.coords) * pp
+        self.stem = (Pointwise(cin, C, key=next(keys)) if mix else
+                     eqx.nn.Conv2d(cin, C, 3, padding=1, key=next(keys)))
         chans = [C * m for m in config.mults]
         self.down_blocks, self.down_attn, self.downsamples = [], [], []
         skips = [C]
@@ -458,13 +481,22 @@ class UNet(eqx.Module):
         else:
             self.input_skip = None
 
-    def __call__(self, x: Float[Array, "c h w"], t: ArrayLike) -> Float[Array, "c h w"]:
+    def __call__(self, x: Float[Array, "c h w"], t: ArrayLike,
+                 coords: Float[Array, "2 h w"] | None = None) -> Float[Array, "c h w"]:
+        """The output for ONE image ``x`` at time ``t``; ``coords`` (``config.coords`` only)
+        are the positions of its pixels in the whole stamp, by default the whole stamp's."""
         temb = self.time_mlp(time_embedding(t, self.config.time_dim))
         mix = self.config.block == "mix"
         p = self.config.patch
+        h = x
+        if self.config.coords:
+            h = jnp.concatenate([x, pixel_coordinates(*x.shape[1:]) if coords is None else coords])
+        elif coords is not None:
+            raise ValueError("this network was built without coordinate inputs (UNetConfig.coords=False); "
+                             "call it without coords")
         # "res" blocks work channels last (XLA's convolution layout, see conv_hwc), "mix"
         # blocks channels first; the network's input and output are (C, H, W) either way.
-        h = space_to_depth(x, p) if p > 1 else x
+        h = space_to_depth(h, p) if p > 1 else h
         h = self.stem(h) if mix else conv_hwc(self.stem, h.transpose(1, 2, 0))
         cat = 0 if mix else -1
         hs = [h]

@@ -29,11 +29,20 @@ class GalaxyPreset:
     n_samples: int
     sampler_steps: int  # DPM-Solver-2M steps = NFE
     reserve_s: float  # seconds kept for evaluation and figures (sampling is estimated from the step time)
+    crop_every: int = 0  # every n-th step on crops of the stamps (TrainConfig.crop_every; the network needs coords)
+
+    def train_config(self, seed: int = 0):
+        """The demo's :class:`~workshop_astro.train.TrainConfig`: the defaults at this batch size,
+        with every ``crop_every``-th step on twice as many 16x16 crops (half the pixels)."""
+        from ..train import TrainConfig
+
+        return TrainConfig(batch_size=self.batch_size, seed=seed, crop_every=self.crop_every,
+                           crop_batch=2 * self.batch_size)
 
 
 GALAXY_PRESETS: dict[str, GalaxyPreset] = {
-    "tiny": GalaxyPreset("tiny", 8, 120.0, 12, 16, 8, 15.0),
-    "cpu": GalaxyPreset("cpu", 32, 300.0, None, 300, 20, 25.0),
+    "tiny": GalaxyPreset("tiny", 8, 120.0, 12, 16, 8, 15.0, crop_every=2),
+    "cpu": GalaxyPreset("cpu", 32, 300.0, None, 300, 20, 25.0, crop_every=2),
     "gpu": GalaxyPreset("gpu", 128, 900.0, None, 400, 25, 60.0),
     "full": GalaxyPreset("full", 256, 3600.0, None, 1000, 30, 120.0),
 }
@@ -101,7 +110,7 @@ def galaxies(ctx: RunContext) -> dict:
     from ..evaluate import HDF32_CHANCE_95, beyond_chance, compare, format_table, plot_report
     from ..galaxies import channel_stats, load_stamps
     from ..sde import VPSDE
-    from ..train import CheckpointError, TrainConfig, train
+    from ..train import CheckpointError, train
     from ..unet import count_params, config_for
 
     p = GALAXY_PRESETS[ctx.preset]
@@ -109,7 +118,7 @@ def galaxies(ctx: RunContext) -> dict:
     data = load_stamps(ctx.fetch("hdf_stamps_32.npz"))
     unet = config_for(p.unet)
     sde = VPSDE()
-    cfg = TrainConfig(batch_size=p.batch_size, seed=ctx.seed)
+    cfg = p.train_config(ctx.seed)
     ctx.log(f"galaxies: {len(data.train)} training and {len(data.test)} held-out HDF stamps "
             f"({data.resolution}x{data.resolution}), {jax.device_count()} device(s); budget {budget:.0f} s")
     train_budget = max(5.0, budget - ctx.elapsed())
