@@ -144,7 +144,10 @@ def galaxies(ctx: RunContext) -> dict:
 
         raise DemoOptionError(str(exc)) from None
     ctx.log(f"trained {result.steps_done} steps ({result.stopped}) in {result.seconds:.0f} s: "
-            f"{result.step_time_s:.3f} s/step, {result.images_per_s:.0f} images/s, {count_params(result.ema)} parameters")
+            f"{result.step_time_s:.3f} s/step, {result.images_per_s:.0f} images/s"
+            + (f" (one step in {cfg.crop_every} on {cfg.crop_batch} crops of {cfg.crop_size}x{cfg.crop_size}, "
+               f"each counted as an image)" if cfg.crop_every else "")
+            + f", {count_params(result.ema)} parameters")
 
     t0 = time.monotonic()
     n = p.n_samples
