@@ -220,6 +220,11 @@ def test_data_parallel_over_four_host_devices(tmp_path):
             r = train(data, cfg_u, TrainConfig(batch_size=8), max_steps=3, progress=False, mesh=data_mesh(devs))
             out[name] = r.losses
             out[name + "_devices"] = len(r.model.net.stem.weight.sharding.device_set)
+            # every second step on 8 crops of 8x8, split over the devices like the whole stamps
+            crops = TrainConfig(batch_size=8, crop_every=2, crop_size=8, crop_batch=8)
+            r = train(data, UNetConfig(channels=8, mults=(1, 2), attention_levels=(), time_dim=16, coords=True),
+                      crops, max_steps=6, progress=False, mesh=data_mesh(devs))
+            out[name + "_crops"] = r.losses
         # the batch inside the step is split over the 4 devices
         mesh = data_mesh()
         x = jax.lax.with_sharding_constraint  # noqa
@@ -236,6 +241,7 @@ def test_data_parallel_over_four_host_devices(tmp_path):
     assert out["shard_shape"] == [2, 3, 16, 16]
     # same batches and noise: the sharded run computes the same losses
     assert np.allclose(out["four"], out["one"], rtol=1e-4, atol=1e-5)
+    assert len(out["four_crops"]) == 6 and np.allclose(out["four_crops"], out["one_crops"], rtol=1e-4, atol=1e-5)
 
 
 CROPS = TrainConfig(batch_size=4, warmup_steps=1, crop_every=2, crop_size=8, crop_batch=6)
