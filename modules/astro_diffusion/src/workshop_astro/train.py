@@ -69,6 +69,7 @@ __all__ = [
     "read_checkpoint_meta",
     "check_resumable",
     "check_crops",
+    "images_per_step",
     "RunOptions",
     "RunProgress",
     "measured_step_time",
@@ -745,6 +746,17 @@ def check_crops(unet: UNetConfig, cfg: TrainConfig, data_shape: tuple[int, ...])
                          f"the image {len(unet.mults) - 1} time(s) after space-to-depth {unet.patch})")
 
 
+def images_per_step(cfg: TrainConfig) -> float:
+    """Images a step takes on average: ``batch_size`` stamps, or ``crop_batch`` crops on crop steps.
+
+    >>> images_per_step(TrainConfig(batch_size=32, crop_every=2, crop_batch=64))
+    48.0
+    """
+    if not cfg.crop_every:
+        return float(cfg.batch_size)
+    return (cfg.batch_size * (cfg.crop_every - 1) + cfg.crop_batch) / cfg.crop_every
+
+
 def _run_options(run: RunOptions | None, options: dict) -> RunOptions:
     # train(..., budget_s=..., checkpoint=...) as before, or train(..., RunOptions(...)).
     known = RunOptions.__dataclass_fields__
@@ -826,15 +838,12 @@ def train(data: np.ndarray, unet: UNetConfig, cfg: TrainConfig = TrainConfig(), 
     finally:
         if bar is not None:
             bar.close()
-    # The pace of the loop (the plan's measured step time when it took no step); with
-    # crops, a step holds batch_size stamps or crop_batch crops, and images count both.
+    # The pace of the loop (the plan's measured step time when it took no step).
     step_time = (time.monotonic() - t_loop) / taken if taken > 0 else progress.plan.step_time_s
     checkpoints.save(progress.state, stopped)
-    every = cfg.crop_every or 1
-    images_per_step = (cfg.batch_size * (every - 1) + cfg.crop_batch) / every if cfg.crop_every else cfg.batch_size
     return TrainResult(
         model=progress.state.model, ema=progress.state.ema, losses=progress.losses, plan=progress.plan,
         steps_done=int(progress.state.step), seconds=time.monotonic() - t_start, step_time_s=step_time,
-        images_per_s=(images_per_step / step_time) if step_time else None,
+        images_per_s=(images_per_step(cfg) / step_time) if step_time else None,
         stopped=stopped, resumed_from=progress.resumed_from,
     )
