@@ -8,7 +8,8 @@ preset: the preset's U-Net (``unet.config_for("cpu")``: 3x3 blocks, channels 16 
 attention at the lowest level, pixel positions as two more inputs), the preset's
 ``TrainConfig`` (``GalaxyPreset.train_config``: the EDM recipe on images standardised per
 channel, AdamW at peak 2e-3 with warm-up and cosine decay, EMA 0.995, random symmetries of
-the square, every second step on 64 crops of 16x16 since 2026-12-02), trained with ``train.train`` and sampled
+the square, every second step on 64 crops of 16x16 since 2026-12-02), trained with
+``train.train`` and sampled
 with the demo's ``sample_galaxies`` (DPM-Solver++(2M) on EDM's sigma grid, 20 evaluations).
 
 **Peer side**: the recipe of diffusers' ``train_unconditional`` example, on a network

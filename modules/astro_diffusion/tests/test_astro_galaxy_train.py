@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 
 from workshop_astro.edm import EDMDenoiser, edm_loss
-from workshop_astro.galaxies import channel_stats
+from workshop_astro.galaxies import channel_stats, square_symmetry
 from workshop_astro.sde import VPSDE
 from workshop_astro.train import (
     CheckpointError, Plan, RunProgress, TrainConfig, _cached_train_step, _replicated, check_resumable, data_mesh, init_state,
-    learning_rate, load_checkpoint, noise_prediction_loss, read_checkpoint_meta, resume_message, run_steps,
-    save_checkpoint, train,
+    learning_rate, load_checkpoint, make_train_step, noise_prediction_loss, read_checkpoint_meta, resume_message,
+    run_steps, save_checkpoint, train,
 )
-from workshop_astro.unet import UNetConfig
+from workshop_astro.unet import UNetConfig, pixel_coordinates
 
 SMALL = UNetConfig(channels=8, mults=(1, 2), attention_levels=(), time_dim=16)
 
@@ -249,9 +249,6 @@ COORDS = UNetConfig(channels=8, mults=(1, 2), attention_levels=(), time_dim=16, 
 
 
 def test_every_second_step_trains_on_crops_with_their_positions():
-    from workshop_astro.train import make_train_step
-    from workshop_astro.unet import pixel_coordinates
-
     data = jnp.asarray(_data())
     whole_only = make_train_step(VPSDE(), TrainConfig(batch_size=4, warmup_steps=1))
     step = make_train_step(VPSDE(), CROPS)
@@ -265,14 +262,14 @@ def test_every_second_step_trains_on_crops_with_their_positions():
     # the window of the stamp's position maps
     s2, loss1 = step(s1, data, lr)
     kidx, ksym, kloss, kcrop = jax.random.split(jax.random.fold_in(jax.random.wrap_key_data(s1.key), 1), 4)
-    from workshop_astro.galaxies import square_symmetry
     x0 = jax.vmap(square_symmetry)(data[jax.random.randint(kidx, (6,), 0, 16)], jax.random.randint(ksym, (6,), 0, 8))
     corner = jax.random.randint(kcrop, (6, 2), 0, jnp.asarray([9, 9]))
     crops = jnp.stack([x0[i, :, a:a + 8, b:b + 8] for i, (a, b) in enumerate(np.asarray(corner))])
     where = jnp.stack([pixel_coordinates(16)[:, a:a + 8, b:b + 8] for a, b in np.asarray(corner)])
     expected = edm_loss(s1.model, crops, kloss, CROPS.p_mean, CROPS.p_std, where)
     assert float(loss1) == pytest.approx(float(expected), rel=1e-5)
-    assert int(s2.step) == 2 and not np.allclose(np.asarray(s2.model.net.stem.weight), np.asarray(s1.model.net.stem.weight))
+    assert int(s2.step) == 2
+    assert not np.allclose(np.asarray(s2.model.net.stem.weight), np.asarray(s1.model.net.stem.weight))
 
 
 def test_crops_need_a_network_that_reads_positions_and_a_size_it_can_halve():
