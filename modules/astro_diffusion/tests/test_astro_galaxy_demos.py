@@ -15,7 +15,7 @@ import pytest
 
 from workshop import DemoOptionError, RunContext
 from workshop.hardware import Hardware
-from workshop_astro.demos.galaxies import GALAXY_PRESETS, galaxies
+from workshop_astro.demos.galaxies import GALAXY_PRESETS, _plot_loss, galaxies
 from workshop_astro.demos.pretrained import generate, reconstruct
 
 
@@ -28,6 +28,17 @@ def _figure(path):
     assert path.stat().st_size > 5000, path
     with Image.open(path) as im:
         assert min(im.size) > 150
+
+
+def test_loss_figure_draws_crop_steps_apart_from_whole_stamps(tmp_path):
+    losses = np.where(np.arange(60) % 2, 0.6, 0.3)  # crop steps lose more, as in the demo
+    drawn = _plot_loss(losses, tmp_path / "loss.png", "t", on_crops=np.arange(60) % 2 == 1, crop_label="crops")
+    assert sorted(drawn) == ["crops", "whole stamps"]
+    assert drawn["whole stamps"].tolist() == list(range(0, 60, 2)) and drawn["crops"].tolist() == list(range(1, 60, 2))
+    _figure(tmp_path / "loss.png")
+    # without crops, one series of every step
+    drawn = _plot_loss(losses, tmp_path / "plain.png", "t")
+    assert list(drawn) == ["per step"] and len(drawn["per step"]) == 60
 
 
 def test_galaxies_demo_trains_samples_evaluates_and_resumes(tmp_path):

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -19,9 +18,9 @@ from workshop_astro.edm import EDMDenoiser, edm_loss
 from workshop_astro.galaxies import channel_stats, square_symmetry
 from workshop_astro.sde import VPSDE
 from workshop_astro.train import (
-    CheckpointError, Plan, RunProgress, TrainConfig, _cached_train_step, _replicated, check_resumable, data_mesh, init_state,
-    learning_rate, load_checkpoint, make_train_step, noise_prediction_loss, read_checkpoint_meta, resume_message,
-    run_steps, save_checkpoint, train,
+    CheckpointError, Plan, RunProgress, TrainConfig, _cached_train_step, _replicated, check_resumable, crop_steps,
+    data_mesh, init_state, learning_rate, load_checkpoint, make_train_step, noise_prediction_loss,
+    read_checkpoint_meta, resume_message, run_steps, save_checkpoint, train,
 )
 from workshop_astro.unet import UNetConfig, pixel_coordinates
 
@@ -270,6 +269,15 @@ def test_every_second_step_trains_on_crops_with_their_positions():
     assert float(loss1) == pytest.approx(float(expected), rel=1e-5)
     assert int(s2.step) == 2
     assert not np.allclose(np.asarray(s2.model.net.stem.weight), np.asarray(s1.model.net.stem.weight))
+
+
+def test_crop_steps_are_counted_from_the_start_of_the_run_also_after_a_resume():
+    assert crop_steps(CROPS, 0, 2).tolist() == [False, True]  # the test above: step 0 whole, step 1 crops
+    every_third = TrainConfig(batch_size=4, crop_every=3, crop_size=8)
+    assert np.flatnonzero(crop_steps(every_third, 0, 9)).tolist() == [2, 5, 8]
+    # a run resumed at step 4 goes on with the same steps on crops
+    assert crop_steps(every_third, 4, 5).tolist() == [False, True, False, False, True]
+    assert not crop_steps(TrainConfig(batch_size=4), 0, 7).any()
 
 
 def test_crops_need_a_network_that_reads_positions_and_a_size_it_can_halve():

@@ -70,6 +70,7 @@ __all__ = [
     "check_resumable",
     "check_crops",
     "images_per_step",
+    "crop_steps",
     "RunOptions",
     "RunProgress",
     "measured_step_time",
@@ -423,8 +424,7 @@ def make_train_step(sde: SDE, cfg: TrainConfig, optimizer=None, mesh: Mesh | Non
         return update(state, loss, grads, lr)
 
     def step(state: TrainState, data: jax.Array, lr: jax.Array):
-        on_crops = int(state.step) % cfg.crop_every == cfg.crop_every - 1
-        return (crops if on_crops else whole)(state, data, lr)
+        return (crops if crop_steps(cfg, int(state.step), 1)[0] else whole)(state, data, lr)
 
     return step
 
@@ -755,6 +755,19 @@ def images_per_step(cfg: TrainConfig) -> float:
     if not cfg.crop_every:
         return float(cfg.batch_size)
     return (cfg.batch_size * (cfg.crop_every - 1) + cfg.crop_batch) / cfg.crop_every
+
+
+def crop_steps(cfg: TrainConfig, first: int, n: int) -> np.ndarray:
+    """Which of the steps ``first, ..., first + n - 1`` train on crops (a boolean array):
+    those numbered ``crop_every - 1``, ``2 crop_every - 1``, ..., none without crops.
+
+    >>> crop_steps(TrainConfig(crop_every=2, crop_size=16), 0, 4).tolist()
+    [False, True, False, True]
+    """
+    steps = np.arange(first, first + n)
+    if not cfg.crop_every:
+        return np.zeros(n, bool)
+    return steps % cfg.crop_every == cfg.crop_every - 1
 
 
 def _run_options(run: RunOptions | None, options: dict) -> RunOptions:

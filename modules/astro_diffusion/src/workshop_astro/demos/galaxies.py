@@ -48,25 +48,40 @@ GALAXY_PRESETS: dict[str, GalaxyPreset] = {
 }
 
 
-def _plot_loss(losses, path, title, ylabel="noise-prediction MSE"):
+def _plot_loss(losses, path, title, ylabel="noise-prediction MSE", on_crops=None, crop_label="crops"):
+    """The loss per step and its running mean; with ``on_crops`` (a boolean per step), the
+    whole-stamp steps and the crop steps as two series, since their losses differ in scale.
+    Returns the step numbers of each series drawn, by label."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    losses = np.asarray(losses, float)
+    steps = np.arange(len(losses))
+    on_crops = np.zeros(len(losses), bool) if on_crops is None else np.asarray(on_crops, bool)
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(losses, lw=0.6, alpha=0.5, label="per step")
-    if len(losses) >= 20:
-        k = max(5, len(losses) // 30)
-        ax.plot(np.arange(k - 1, len(losses)), np.convolve(losses, np.ones(k) / k, mode="valid"), lw=1.5, label=f"mean of {k}")
+    series = [("whole stamps" if on_crops.any() else "per step", ~on_crops, "C0"), (crop_label, on_crops, "C1")]
+    drawn = {}
+    for label, mask, colour in series:
+        if not mask.any():
+            continue
+        x, y = steps[mask], losses[mask]
+        drawn[label] = x
+        ax.plot(x, y, lw=0.6, alpha=0.35, color=colour, label=label)
+        if len(y) >= 20:
+            k = max(5, len(y) // 30)
+            ax.plot(x[k - 1:], np.convolve(y, np.ones(k) / k, mode="valid"), lw=1.5, color=colour,
+                    label=f"{label}: mean of {k}")
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
     ax.set_yscale("log")
     ax.set_title(title, fontsize=10)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return drawn
 
 
 def sample_galaxies(model, sde, key, n, steps, resolution, batch=128):
@@ -110,7 +125,7 @@ def galaxies(ctx: RunContext) -> dict:
     from ..evaluate import HDF32_CHANCE_95, beyond_chance, compare, format_table, plot_report
     from ..galaxies import channel_stats, load_stamps
     from ..sde import VPSDE
-    from ..train import CheckpointError, train
+    from ..train import CheckpointError, crop_steps, train
     from ..unet import count_params, config_for
 
     p = GALAXY_PRESETS[ctx.preset]
@@ -182,7 +197,9 @@ def galaxies(ctx: RunContext) -> dict:
                 title=f"HDF galaxies: {unet.block} U-Net, {cfg.recipe} recipe, {result.steps_done} training steps, "
                       f"{sampler} {nfe} NFE", chance=chance)
     _plot_loss(result.losses, ctx.path("loss.png"), f"training loss ({result.steps_done} steps, {result.seconds:.0f} s)",
-               "EDM-weighted denoising MSE" if cfg.recipe == "edm" else "noise-prediction MSE")
+               "EDM-weighted denoising MSE" if cfg.recipe == "edm" else "noise-prediction MSE",
+               on_crops=crop_steps(cfg, 0, len(result.losses)),
+               crop_label=f"{cfg.crop_batch} crops of {cfg.crop_size}x{cfg.crop_size}")
     np.save(ctx.path("generated.npy"), generated)
     metrics["wall_s"] = ctx.elapsed()
     ctx.save_json("metrics.json", metrics)
