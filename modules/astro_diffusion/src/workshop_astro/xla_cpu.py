@@ -10,10 +10,12 @@ ms against 155-174 ms with XLA's defaults (1.18-1.30x, four runs over a day), on
 evaluation of the sampler on 100 stamps 82 ms against 118 ms (1.45x), and on 16 stamps of
 the shipped 64x64 model 39 ms against 47 ms (1.2x).
 ``benchmarks/astro_unet_throughput.py`` (both compilations beside PyTorch, 2026-12-02)
-trains the ``cpu`` network at 312 images/s against 265 (1.18x) and the 64x64 model at 101
-against 74 (1.37x); the ``"mix"`` design (matrix products, no 3x3 convolutions) and the
-``cpu`` network with GroupNorm lose a little (190 against 202 and 171 against 184
-images/s: 0.94x and 0.93x). On one thread the ``cpu`` training step is unchanged (220
+trains the ``cpu`` network at 264 images/s against 221 (1.19x; 312 against 265 in a run
+before the position inputs) and the 64x64 model at 112 against 85 (1.32x); the ``"mix"``
+design (matrix products, no 3x3 convolutions) and the ``cpu`` network with GroupNorm are
+within a few per cent either way (221 against 216 and 144 against 146 images/s; 0.94x and
+0.93x in the earlier run). ``benchmarks/astro_xla_options.py`` finds no further XLA
+option that helps by more than 3 %. On one thread the ``cpu`` training step is unchanged (220
 against 218 ms). They are for these convolutional networks, not a global setting: a
 transformer such as ESM2 (the protein module's, 6-12 layers) ran its forward pass at
 0.56-0.63x and its gradient at 0.68-0.85x its speed with XLA's defaults.
