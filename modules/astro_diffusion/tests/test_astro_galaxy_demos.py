@@ -17,6 +17,7 @@ from workshop import DemoOptionError, RunContext
 from workshop.hardware import Hardware
 from workshop_astro.demos.galaxies import GALAXY_PRESETS, _plot_loss, galaxies
 from workshop_astro.demos.pretrained import generate, reconstruct
+from workshop_astro.train import read_checkpoint_meta
 
 
 def _ctx(tmp_path, demo, budget=None):
@@ -52,6 +53,10 @@ def test_galaxies_demo_trains_samples_evaluates_and_resumes(tmp_path):
     for name in ("log_flux", "half_light_radius", "concentration", "ellipticity", "colour", "power_spectrum"):
         assert np.isfinite(metrics["distance"][name]) and metrics["floor"][name] >= 0, name
     assert 0 < metrics["memorisation"]["ratio"]
+    # the final loss is that of the last whole-stamp steps (the tiny preset trains every second step on crops)
+    losses = read_checkpoint_meta(tmp_path / "checkpoint.eqx")["losses"]
+    assert p.crop_every == 2 and len(losses) == p.max_steps
+    assert metrics["train"]["final_loss"] == pytest.approx(np.mean(losses[0::2][-20:]), rel=1e-6)
     generated = np.load(tmp_path / "generated.npy")
     assert generated.shape == (p.n_samples, 3, 32, 32) and np.isfinite(generated).all()
     # a second run in the same folder resumes from the finished checkpoint: no new steps
