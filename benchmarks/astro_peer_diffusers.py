@@ -212,38 +212,35 @@ class PeerTrainer:
         """``n`` images from the EMA weights with one of ``PEER_SAMPLERS``; ``(images, network evaluations)``."""
         import copy
 
+        import diffusers
         import torch
 
-        cls_name, steps, options = PEER_SAMPLERS[sampler]
+        cls_name, steps, _ = PEER_SAMPLERS[sampler]
         model = copy.deepcopy(self.model).eval()
         self.ema.copy_to(model.parameters())
-        solver = getattr(__import__("diffusers"), cls_name).from_config(self.noise.config, **options)
+        solver = getattr(diffusers, cls_name).from_config(self.noise.config)
         solver.set_timesteps(steps)
         x = torch.randn((n, 3, 32, 32), generator=torch.Generator().manual_seed(seed))
-        noise = torch.Generator().manual_seed(seed + 1)  # DDPM's ancestral steps draw fresh noise
+        noise = torch.Generator().manual_seed(seed + 1)  # for DDPM's ancestral steps; the others ignore it
         nfe = 0
         with torch.no_grad():
             for t in solver.timesteps:
-                out = model(x, t).sample
-                x = (solver.step(out, t, x, generator=noise) if cls_name == "DDPMScheduler"
-                     else solver.step(out, t, x)).prev_sample
+                x = solver.step(model(x, t).sample, t, x, generator=noise).prev_sample
                 nfe += 1
         return x.clamp(-1, 1).numpy(), nfe
 
 
 #: How a peer model is sampled: the diffusers scheduler made from the DDPM scheduler's
-#: config, its number of steps (= network evaluations) and options. The first is the
-#: project's solver at the project's 20 evaluations; DDIM is another 20-evaluation
-#: sampler; DDPM's 1,000 ancestral steps are what the example's ``DDPMPipeline`` runs.
+#: config, its number of steps (= network evaluations), and the description kept in the
+#: JSON. The first is the project's solver at the project's 20 evaluations; DDIM is another
+#: 20-evaluation sampler; DDPM's 1,000 ancestral steps are what the example's
+#: ``DDPMPipeline`` runs. Every sample is clamped to [-1, 1] as ``DDPMPipeline`` does.
 PEER_SAMPLERS = {
-    "dpmpp_2m_20": ("DPMSolverMultistepScheduler", 20, {}),
-    "ddim_20": ("DDIMScheduler", 20, {}),
-    "ddpm_1000": ("DDPMScheduler", 1000, {}),
-}
-SAMPLER_NAMES = {
-    "dpmpp_2m_20": "diffusers DPMSolverMultistepScheduler (DPM-Solver++(2M)), 20 steps, clamped to [-1, 1]",
-    "ddim_20": "diffusers DDIMScheduler, 20 steps (eta 0), clamped to [-1, 1]",
-    "ddpm_1000": "diffusers DDPMScheduler, 1,000 ancestral steps (DDPMPipeline's default), clamped to [-1, 1]",
+    "dpmpp_2m_20": ("DPMSolverMultistepScheduler", 20, "diffusers DPMSolverMultistepScheduler (DPM-Solver++(2M)), "
+                                                       "20 steps, clamped to [-1, 1]"),
+    "ddim_20": ("DDIMScheduler", 20, "diffusers DDIMScheduler, 20 steps (eta 0), clamped to [-1, 1]"),
+    "ddpm_1000": ("DDPMScheduler", 1000, "diffusers DDPMScheduler, 1,000 ancestral steps (DDPMPipeline's default), "
+                                         "clamped to [-1, 1]"),
 }
 
 
@@ -346,7 +343,7 @@ def run_peer(recipe: PeerRecipe, data, steps: int, batch: int, seed: int, n: int
         side = recipe.name if i == 0 else f"{recipe.name}/{sampler}"
         out.append((_report(side, gen, data, seed, recipe=asdict(recipe), parameters=int(params), steps=steps,
                             train_s_under_load=train_s, sample_s_under_load=sample_s, nfe=nfe,
-                            sampler=SAMPLER_NAMES[sampler], final_loss=float(np.mean(trainer.losses[-20:]))), gen))
+                            sampler=PEER_SAMPLERS[sampler][2], final_loss=float(np.mean(trainer.losses[-20:]))), gen))
     return out
 
 
